@@ -1,0 +1,207 @@
+"""configure(): one call that makes an existing application report LLM costs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry, start_http_server
+
+from . import config
+from .export import PeriodicCostMetricReader, PrometheusCostMetricReader, cost_meter_provider
+from .metrics import Recorder
+from .pricing import Pricer
+from .processor import CostSpanProcessor
+
+__all__ = ["LLMCostSetup", "configure"]
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_current: LLMCostSetup | None = None
+
+
+@dataclass
+class LLMCostSetup:
+    """What :func:`configure` set up; keep it to read the endpoint or to shut down cleanly.
+
+    Attributes:
+        processor: the span processor added to the tracer provider.
+        recorder: the metrics recorder.
+        tracer_provider: the tracer provider the processor is on.
+        meter_provider: the meter provider holding the cost metric readers (not made global).
+        prometheus_address: ``(host, port)`` of the /metrics endpoint, or ``None`` when off or failed.
+        prometheus_error: why the endpoint could not start, if it could not.
+        registry: the Prometheus registry behind the endpoint.
+    """
+
+    processor: CostSpanProcessor
+    recorder: Recorder
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    registry: CollectorRegistry
+    prometheus_address: tuple[str, int] | None = None
+    prometheus_error: str | None = None
+    _server: Any = field(default=None, repr=False)
+
+    def shutdown(self) -> None:
+        """Flush and stop everything :func:`configure` started."""
+        global _current
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.meter_provider.shutdown()
+        self.processor.force_flush()
+        with _lock:
+            if _current is self:
+                _current = None
+
+
+def _otlp_wanted(signal: str) -> bool:
+    env = os.environ
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+
+
+def _otlp_grpc(signal: str) -> bool:
+    env = os.environ
+    protocol = (
+        env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    )
+    if protocol not in ("grpc", "http/protobuf"):
+        raise config.ConfigError("OTEL_EXPORTER_OTLP_PROTOCOL", protocol, "expected grpc or http/protobuf")
+    return protocol == "grpc"
+
+
+def _otlp_span_processor() -> SpanProcessor:
+    if _otlp_grpc("TRACES"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+        return BatchSpanProcessor(GrpcSpanExporter())
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+    return BatchSpanProcessor(HttpSpanExporter())
+
+
+def _otlp_metric_exporter() -> Any:
+    if _otlp_grpc("METRICS"):
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+
+        return GrpcMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+    return HttpMetricExporter()
+
+
+def configure(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    service_name: str | None = None,
+    prometheus_port: int | None = None,
+    prometheus_host: str | None = None,
+    dimensions: Sequence[str] | None = None,
+    max_dimension_values: int | None = None,
+    pricer: Pricer | None = None,
+    span_processors: Sequence[SpanProcessor] = (),
+) -> LLMCostSetup:
+    """Make this process report LLM costs: priced spans, cost metrics, a Prometheus endpoint.
+
+    - Tracer provider: *tracer_provider*, else the global one if the application already set an
+      SDK provider, else a new one that becomes global. The :class:`CostSpanProcessor` is added to it.
+    - OTLP: when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_/_METRICS_ENDPOINT``)
+      variables are set, priced spans and cost metrics are exported by OTLP too
+      (``OTEL_EXPORTER_OTLP_PROTOCOL``: ``http/protobuf``, the default, or ``grpc``).
+    - Prometheus: ``/metrics`` on *prometheus_host*:*prometheus_port* (env
+      ``OTEL_LLMCOST_PROMETHEUS_HOST``/``_PORT``, default 127.0.0.1:9464; port 0 turns it off).
+      A port already in use is logged and reported in the result; it never stops the application.
+
+    Calling it again returns the first setup unchanged.
+
+    Args:
+        tracer_provider: the provider to add the processor to.
+        service_name: ``service.name`` of the resource for a new provider.
+        prometheus_port: port of the /metrics endpoint.
+        prometheus_host: listen address of the endpoint.
+        dimensions: the metric label allow-list (env ``OTEL_LLMCOST_DIMENSIONS``).
+        max_dimension_values: cap of distinct values per dimension (env ``OTEL_LLMCOST_MAX_DIMENSION_VALUES``).
+        pricer: the pricer to use; default the built-in catalog.
+        span_processors: processors (e.g. ``BatchSpanProcessor(your_exporter)``) that receive every
+            span with its cost attributes, in addition to the OTLP exporter.
+
+    Returns:
+        The :class:`LLMCostSetup`.
+
+    Raises:
+        ConfigError: a setting is invalid (named with its value).
+    """
+    global _current
+    with _lock:
+        if _current is not None:
+            return _current
+        port = (
+            prometheus_port
+            if prometheus_port is not None
+            else config.env_int(config.OTEL_LLMCOST_PROMETHEUS_PORT, maximum=65535)
+        )
+        if not 0 <= port <= 65535:
+            raise config.ConfigError("prometheus_port", port, "expected a port from 0 to 65535")
+        host = prometheus_host or config.env_str(config.OTEL_LLMCOST_PROMETHEUS_HOST)
+        dims = tuple(dimensions) if dimensions is not None else config.env_list(config.OTEL_LLMCOST_DIMENSIONS)
+        cap = (
+            max_dimension_values
+            if max_dimension_values is not None
+            else config.env_int(config.OTEL_LLMCOST_MAX_DIMENSION_VALUES, minimum=1)
+        )
+        recorder = Recorder(dims, max_values_per_dimension=cap)
+
+        resource = Resource.create({"service.name": service_name} if service_name else {})
+        provider = tracer_provider
+        if provider is None:
+            existing = trace.get_tracer_provider()
+            if isinstance(existing, TracerProvider):
+                provider = existing
+            else:
+                provider = TracerProvider(resource=resource)
+                trace.set_tracer_provider(provider)
+        inners = list(span_processors)
+        if _otlp_wanted("TRACES"):
+            inners.append(_otlp_span_processor())
+        inner: SpanProcessor | None = None
+        if len(inners) == 1:
+            inner = inners[0]
+        elif inners:
+            fan_out = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+            for each in inners:
+                fan_out.add_span_processor(each)
+            inner = fan_out
+        processor = CostSpanProcessor(inner, pricer=pricer, recorder=recorder)
+        provider.add_span_processor(processor)
+
+        registry = CollectorRegistry(auto_describe=True)
+        readers: list[MetricReader] = [PrometheusCostMetricReader(recorder, resource=resource, registry=registry)]
+        if _otlp_wanted("METRICS"):
+            readers.append(PeriodicCostMetricReader(recorder, _otlp_metric_exporter(), resource=resource))
+        meter_provider = cost_meter_provider(
+            readers, catalog_version=lambda: processor.pricer.catalog.version, resource=resource
+        )
+
+        setup = LLMCostSetup(processor, recorder, provider, meter_provider, registry)
+        if port:
+            try:
+                server, _thread = start_http_server(port, addr=host, registry=registry)
+                setup._server = server
+                setup.prometheus_address = (host, server.server_address[1])
+            except OSError as exc:
+                setup.prometheus_error = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                _log.warning("otel-llmcost: Prometheus endpoint not started: %s", setup.prometheus_error)
+        _current = setup
+        return setup

@@ -1,0 +1,157 @@
+"""The ``otel-llmcost`` command line.
+
+``price`` imports only the pricing core, so a cold ``otel-llmcost price ...`` stays fast; the
+OpenTelemetry SDK loads only for ``demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+
+from .version import __version__
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_UNPRICED = 3
+
+
+def _tokens(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of tokens, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"token counts cannot be negative, got {value}")
+    return value
+
+
+def _when(text: str) -> int:
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO date or date-time, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+
+
+def _usd(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otel-llmcost", description="What your LLM calls cost, in OpenTelemetry.")
+    parser.add_argument("--version", action="version", version=f"otel-llmcost {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    price = sub.add_parser("price", help="price one call from its token counts")
+    price.add_argument("provider", help="provider name, e.g. openai, anthropic, aws.bedrock, gcp.vertex_ai")
+    price.add_argument("model", help="model name as the API reports it, e.g. gpt-4o-2024-08-06")
+    price.add_argument(
+        "--input-tokens", type=_tokens, required=True, help="all input tokens, cache reads and writes included"
+    )
+    price.add_argument("--output-tokens", type=_tokens, required=True, help="all output tokens, reasoning included")
+    price.add_argument("--cache-read-tokens", type=_tokens, default=0, help="input tokens read from the cache")
+    price.add_argument("--cache-write-tokens", type=_tokens, default=0, help="input tokens written to the cache")
+    price.add_argument(
+        "--cache-write-1h-tokens", type=_tokens, default=0, help="of the cache writes, those with a 1 h TTL"
+    )
+    price.add_argument(
+        "--reasoning-tokens", type=_tokens, default=0, help="of the output tokens, those spent reasoning"
+    )
+    price.add_argument("--server-address", default=None, help="endpoint host, e.g. myres.openai.azure.com")
+    price.add_argument("--at", type=_when, default=None, help="when the call happened (ISO 8601); default now")
+    price.add_argument("--json", action="store_true", help="print a JSON object")
+
+    demo = sub.add_parser("demo", help="run a realistic priced workload on embedded defaults and print a cost summary")
+    demo.add_argument("--serve", action="store_true", help="keep /metrics up after the workload (Ctrl-C to stop)")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port of /metrics with --serve (default OTEL_LLMCOST_PROMETHEUS_PORT or 9464)",
+    )
+    demo.add_argument("--sessions", type=int, default=60, help="how many sessions to simulate (default 60)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the workload (default 7)")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser
+
+
+def _price(args: argparse.Namespace) -> int:
+    from .pricing import STATUS_PRICED, CatalogError, Usage, default_pricer
+
+    usage = Usage(
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        cache_read_tokens=args.cache_read_tokens,
+        cache_write_tokens=args.cache_write_tokens,
+        cache_write_1h_tokens=args.cache_write_1h_tokens,
+        reasoning_tokens=args.reasoning_tokens,
+    )
+    try:
+        pricer = default_pricer()
+    except CatalogError as exc:
+        print(f"otel-llmcost: the price catalog is invalid: {exc}", file=sys.stderr)
+        return 1
+    cost = pricer.price(args.provider, args.model, usage, at_ns=args.at, server_address=args.server_address)
+    if cost.status != STATUS_PRICED:
+        if cost.reason_code == "unknown_model":
+            close = pricer.matcher.close_matches(args.provider, args.model)
+            hint = f"; close matches: {', '.join(close)}" if close else ""
+            message = f"unknown model {args.model!r} for provider {args.provider!r}{hint}"
+            code = EXIT_UNPRICED
+        else:
+            message = cost.reason or cost.status
+            code = EXIT_USAGE
+        if args.json:
+            print(json.dumps({"status": cost.status, "error": message, "total_usd": None}))
+        print(f"otel-llmcost: {message}", file=sys.stderr)
+        return code
+    assert cost.total_usd is not None  # priced costs always carry a total
+    breakdown = {name: _usd(value) for name, value in cost.breakdown().items()}
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "total_usd": _usd(cost.total_usd),
+                    "breakdown": breakdown,
+                    "matched_model": cost.model,
+                    "matched_provider": cost.provider,
+                    "status": cost.status,
+                    "catalog_version": cost.catalog_version,
+                    "long_context_tier_above": cost.tier_above,
+                    "usage": {name: getattr(usage, name) for name in Usage.__slots__},
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    entry = pricer.match(args.provider, args.model, args.server_address)
+    print(f"{args.provider} {args.model} -> {cost.provider}/{cost.model} (catalog {cost.catalog_version})")
+    if entry is not None:
+        print(f"  source: {entry.entry.source} (checked {entry.entry.checked})")
+    if cost.tier_above is not None:
+        print(f"  long-context price: input above {cost.tier_above:,} tokens")
+    for name, value in breakdown.items():
+        print(f"  {name.removesuffix('_usd'):<12} ${value}")
+    print(f"  {'total':<12} ${_usd(cost.total_usd)}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "price":
+        return _price(args)
+    from .demo import run_demo
+
+    return run_demo(serve=args.serve, port=args.port, sessions=args.sessions, seed=args.seed, as_json=args.json)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""Configuration: every environment variable declared once, with its meaning and default.
+
+Precedence everywhere: an explicit argument, then the environment variable, then the default.
+A bad value raises :class:`ConfigError` naming the key and the value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigError",
+    "EnvVar",
+    "OTEL_LLMCOST_DIMENSIONS",
+    "OTEL_LLMCOST_MAX_DIMENSION_VALUES",
+    "OTEL_LLMCOST_PROMETHEUS_HOST",
+    "OTEL_LLMCOST_PROMETHEUS_PORT",
+    "env_int",
+    "env_list",
+    "env_str",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the value."""
+
+    def __init__(self, key: str, value: object, problem: str) -> None:
+        """Create the error.
+
+        Args:
+            key: the setting (argument or environment variable name).
+            value: the offending value.
+            problem: what is wrong, in words.
+        """
+        super().__init__(f"{key}={value!r}: {problem}")
+        self.key = key
+        self.value = value
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable otel-llmcost reads."""
+
+    name: str
+    default: str
+    meaning: str
+
+
+OTEL_LLMCOST_PROMETHEUS_PORT = EnvVar(
+    "OTEL_LLMCOST_PROMETHEUS_PORT",
+    "9464",
+    "Port of the Prometheus /metrics endpoint that configure() starts; 0 disables it.",
+)
+OTEL_LLMCOST_PROMETHEUS_HOST = EnvVar(
+    "OTEL_LLMCOST_PROMETHEUS_HOST", "127.0.0.1", "Address the Prometheus endpoint listens on (loopback by default)."
+)
+OTEL_LLMCOST_DIMENSIONS = EnvVar(
+    "OTEL_LLMCOST_DIMENSIONS",
+    "environment,feature,session_name",
+    "Comma-separated allow-list of extra metric labels, each read from the custom property of that name "
+    "(session_name: the session's name). Session and user ids are refused.",
+)
+OTEL_LLMCOST_MAX_DIMENSION_VALUES = EnvVar(
+    "OTEL_LLMCOST_MAX_DIMENSION_VALUES",
+    "50",
+    "Distinct values kept per dimension; further values are folded into 'other' and counted.",
+)
+
+ALL_ENV_VARS = (
+    OTEL_LLMCOST_PROMETHEUS_PORT,
+    OTEL_LLMCOST_PROMETHEUS_HOST,
+    OTEL_LLMCOST_DIMENSIONS,
+    OTEL_LLMCOST_MAX_DIMENSION_VALUES,
+)
+
+
+def env_str(var: EnvVar, environ: Mapping[str, str] | None = None) -> str:
+    """Return the variable's value, or its default when unset or empty."""
+    env = os.environ if environ is None else environ
+    return env.get(var.name, "").strip() or var.default
+
+
+def env_int(
+    var: EnvVar, *, minimum: int = 0, maximum: int | None = None, environ: Mapping[str, str] | None = None
+) -> int:
+    """Return the variable as a whole number within bounds.
+
+    Raises:
+        ConfigError: the value is not a whole number or out of bounds.
+    """
+    raw = env_str(var, environ)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(var.name, raw, "expected a whole number") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(
+            var.name, raw, f"expected a number from {minimum} to {maximum if maximum is not None else 'any'}"
+        )
+    return value
+
+
+def env_list(var: EnvVar, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Return the variable as a tuple of non-empty, stripped comma-separated items."""
+    return tuple(item.strip() for item in env_str(var, environ).split(",") if item.strip())

@@ -1,0 +1,133 @@
+"""Cost arithmetic: token usage x catalog prices -> an exact Decimal cost per component.
+
+Pure module (no OpenTelemetry import). Token semantics are OpenTelemetry's: ``input_tokens``
+includes cache reads and cache writes, ``output_tokens`` includes reasoning tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .. import semconv
+from .catalog import Prices
+
+__all__ = [
+    "STATUS_ESTIMATED",
+    "STATUS_INVALID",
+    "STATUS_NO_USAGE",
+    "STATUS_PRICED",
+    "STATUS_PROVIDER_REPORTED",
+    "STATUS_UNPRICED",
+    "Cost",
+    "Usage",
+    "compute_cost",
+]
+
+STATUS_PRICED = semconv.LLM_COST_STATUS_PRICED
+STATUS_UNPRICED = semconv.LLM_COST_STATUS_UNPRICED
+STATUS_NO_USAGE = semconv.LLM_COST_STATUS_NO_USAGE
+STATUS_INVALID = semconv.LLM_COST_STATUS_INVALID_USAGE
+STATUS_ESTIMATED = semconv.LLM_COST_STATUS_ESTIMATED
+STATUS_PROVIDER_REPORTED = semconv.LLM_COST_STATUS_PROVIDER_REPORTED
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one call, in OpenTelemetry semantics (subsets are included in their totals).
+
+    Attributes:
+        input_tokens: all input tokens, cache reads and writes included.
+        output_tokens: all output tokens, reasoning included.
+        cache_read_tokens: input tokens read from the prompt cache.
+        cache_write_tokens: input tokens written to the prompt cache (any TTL).
+        cache_write_1h_tokens: the part of ``cache_write_tokens`` written with a one-hour TTL.
+        reasoning_tokens: output tokens spent on reasoning.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The price of one call. Amounts are ``None`` unless ``status`` is priced (never a made-up 0).
+
+    Attributes:
+        status: ``priced``, ``unpriced``, ``no_usage`` or ``invalid_usage``.
+        total_usd: the sum of the components.
+        input_usd: uncached input tokens.
+        output_usd: output tokens, reasoning included.
+        cache_read_usd: cached input read.
+        cache_write_usd: cache writes, 5 minute and 1 hour together.
+        request_usd: per-request fees.
+        provider: catalog provider id that matched.
+        model: catalog model id that matched.
+        catalog_version: version of the catalog used.
+        tier_above: the long-context threshold applied, if any.
+        reason: why the call was not priced, in words.
+        reason_code: a short code for ``reason`` (``unknown_model``, ``negative_tokens``...).
+    """
+
+    status: str
+    total_usd: Decimal | None = None
+    input_usd: Decimal | None = None
+    output_usd: Decimal | None = None
+    cache_read_usd: Decimal | None = None
+    cache_write_usd: Decimal | None = None
+    request_usd: Decimal | None = None
+    provider: str | None = None
+    model: str | None = None
+    catalog_version: str | None = None
+    tier_above: int | None = None
+    reason: str | None = None
+    reason_code: str | None = None
+
+    def breakdown(self) -> dict[str, Decimal]:
+        """Return the non-total components that are set, by name."""
+        names = ("input_usd", "output_usd", "cache_read_usd", "cache_write_usd", "request_usd")
+        return {n: v for n in names if (v := getattr(self, n)) is not None}
+
+
+def compute_cost(prices: Prices, usage: Usage) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int | None]:
+    """Price *usage* with *prices*.
+
+    Past a long-context threshold the whole request is billed at the tier's prices, as providers
+    bill it (not only the tokens above the threshold).
+
+    Returns:
+        ``(input, output, cache_read, cache_write, request, tier_above)`` in USD.
+    """
+    p_in, p_out, p_cr, p_cw, p_cw1h, p_rs = (
+        prices.input, prices.output, prices.cache_read, prices.cache_write, prices.cache_write_1h, prices.reasoning,
+    )  # fmt: skip
+    tier_above = None
+    if prices.tiers:
+        for tier in prices.tiers:
+            if usage.input_tokens > tier.above_input_tokens:
+                p_in, p_out, p_cr, p_cw, p_cw1h, p_rs = (
+                    tier.input, tier.output, tier.cache_read, tier.cache_write, tier.cache_write_1h, tier.reasoning,
+                )  # fmt: skip
+                tier_above = tier.above_input_tokens
+    cache_read = usage.cache_read_tokens
+    cache_write = usage.cache_write_tokens
+    uncached = usage.input_tokens - cache_read - cache_write
+    input_usd = uncached * p_in if uncached else _ZERO
+    cache_read_usd = cache_read * p_cr if cache_read else _ZERO
+    if cache_write:
+        one_hour = usage.cache_write_1h_tokens
+        cache_write_usd = (cache_write - one_hour) * p_cw + (one_hour * p_cw1h if one_hour else _ZERO)
+    else:
+        cache_write_usd = _ZERO
+    reasoning = usage.reasoning_tokens
+    if reasoning and p_rs != p_out:
+        output_usd = (usage.output_tokens - reasoning) * p_out + reasoning * p_rs
+    else:
+        output_usd = usage.output_tokens * p_out if usage.output_tokens else _ZERO
+    return input_usd, output_usd, cache_read_usd, cache_write_usd, prices.request, tier_above

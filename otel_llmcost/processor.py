@@ -1,0 +1,185 @@
+"""CostSpanProcessor: prices GenAI spans on their way to the processor it wraps.
+
+The SDK freezes a span's attributes before any processor's ``on_end`` runs, so a span that needs
+a price is handed on as a rebuilt :class:`ReadableSpan` carrying its original attributes plus
+the ``llm.cost.*`` ones. A span that already carries a cost (priced by our instrumentation or by
+another hop) is passed through unchanged and not counted again. Nothing here raises into the
+application: failures are logged once and counted in ``llm_cost_spans_skipped_total``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from . import semconv as sc
+from .calls import LLMCall, extract_call, is_priced
+from .context import current_attributes
+from .metrics import Recorder
+from .pricing import STATUS_INVALID, STATUS_PRICED, Cost, Pricer, default_pricer
+
+__all__ = ["CostSpanProcessor", "cost_attributes"]
+
+_log = logging.getLogger(__name__)
+
+
+def cost_attributes(cost: Cost) -> dict[str, Any]:
+    """Return the ``llm.cost.*`` span attributes for *cost* (amounts only when priced)."""
+    attrs: dict[str, Any] = {sc.LLM_COST_STATUS: cost.status}
+    if cost.catalog_version:
+        attrs[sc.LLM_COST_PRICING_VERSION] = cost.catalog_version
+    if cost.status == STATUS_PRICED and cost.total_usd is not None:
+        attrs[sc.LLM_COST_TOTAL_USD] = float(cost.total_usd)
+        attrs[sc.LLM_COST_INPUT_USD] = float(cost.input_usd or 0)
+        attrs[sc.LLM_COST_OUTPUT_USD] = float(cost.output_usd or 0)
+        attrs[sc.LLM_COST_CACHE_READ_USD] = float(cost.cache_read_usd or 0)
+        attrs[sc.LLM_COST_CACHE_WRITE_USD] = float(cost.cache_write_usd or 0)
+        attrs[sc.LLM_COST_REQUEST_USD] = float(cost.request_usd or 0)
+        if cost.model:
+            attrs[sc.LLM_COST_PRICING_MODEL] = cost.model
+        if cost.provider:
+            attrs[sc.LLM_COST_PRICING_PROVIDER] = cost.provider
+    elif cost.reason:
+        attrs[sc.LLM_COST_REASON] = cost.reason
+    return attrs
+
+
+def price_call(pricer: Pricer, call: LLMCall, at_ns: int | None) -> Cost:
+    """Price an extracted call, turning unreadable token counts into an ``invalid_usage`` cost."""
+    if call.usage_error is not None:
+        return Cost(
+            STATUS_INVALID,
+            catalog_version=pricer.catalog.version,
+            reason=call.usage_error,
+            reason_code=call.usage_error_code,
+        )
+    return pricer.price(call.provider, call.model, call.usage, at_ns=at_ns, server_address=call.server_address)
+
+
+class CostSpanProcessor(SpanProcessor):
+    """Prices GenAI spans and hands them, with ``llm.cost.*`` attributes, to an inner processor.
+
+    Example::
+
+        provider.add_span_processor(CostSpanProcessor(BatchSpanProcessor(OTLPSpanExporter())))
+    """
+
+    def __init__(
+        self,
+        inner: SpanProcessor | None = None,
+        *,
+        pricer: Pricer | None = None,
+        recorder: Recorder | None = None,
+        stamp_context: bool = True,
+    ) -> None:
+        """Create the processor.
+
+        Args:
+            inner: the processor that receives every span (priced ones rebuilt); may be ``None``
+                when only metrics are wanted.
+            pricer: the pricer; default the built-in catalog (loaded on the first priced span).
+            recorder: where metrics are counted; default a private :class:`Recorder`.
+            stamp_context: copy session, user and properties from baggage onto spans at start.
+        """
+        self.inner = inner
+        self._pricer = pricer
+        self.recorder = recorder if recorder is not None else Recorder()
+        self.stamp_context = stamp_context
+        self._logged: set[str] = set()
+
+    @property
+    def pricer(self) -> Pricer:
+        """The pricer in use (the default one is created on first use)."""
+        if self._pricer is None:
+            self._pricer = default_pricer()
+        return self._pricer
+
+    def _log_once(self, what: str, exc: BaseException) -> None:
+        if what not in self._logged:
+            self._logged.add(what)
+            _log.warning(
+                "otel-llmcost: %s failed (%s: %s); counted in llm_cost_spans_skipped_total",
+                what,
+                type(exc).__name__,
+                exc,
+            )
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Stamp session, user and custom properties from the context's baggage onto the span."""
+        if self.stamp_context:
+            try:
+                values = current_attributes(parent_context)
+                if values:
+                    existing = span.attributes or {}
+                    span.set_attributes({k: v for k, v in values.items() if k not in existing})
+            except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+                self.recorder.record_skip("context_error")
+                self._log_once("stamping session context", exc)
+        if self.inner is not None:
+            self.inner.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Price the span if it is an unpriced GenAI call, count it, and hand it on."""
+        out = span
+        try:
+            attrs: Mapping[str, Any] = span.attributes or {}
+            if not is_priced(attrs):
+                call = extract_call(attrs)
+                if call is not None:
+                    out = self._priced(span, attrs, call)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+            self.recorder.record_skip("internal_error")
+            self._log_once("pricing a span", exc)
+        if self.inner is not None:
+            self.inner.on_end(out)
+
+    def _priced(self, span: ReadableSpan, attrs: Mapping[str, Any], call: LLMCall) -> ReadableSpan:
+        cost = price_call(self.pricer, call, span.start_time)
+        if cost.status == STATUS_INVALID:
+            self.recorder.record_skip(cost.reason_code or "invalid_usage")
+        start, end = span.start_time, span.end_time
+        duration = (end - start) / 1e9 if start is not None and end is not None else None
+        error = span.status.status_code is StatusCode.ERROR or call.error_type is not None
+        self.recorder.record(call, cost, duration_s=duration, error=error)
+        merged = dict(attrs)
+        merged.update(cost_attributes(cost))
+        return _rebuild(span, merged)
+
+    def shutdown(self) -> None:
+        """Shut the inner processor down."""
+        if self.inner is not None:
+            self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the inner processor."""
+        return self.inner.force_flush(timeout_millis) if self.inner is not None else True
+
+
+def _rebuild(span: ReadableSpan, attributes: dict[str, Any]) -> ReadableSpan:
+    # Events and links are passed as the span holds them so their dropped counts survive; the
+    # attributes' dropped count is carried over the same way.
+    attrs: Any = attributes
+    dropped = span.dropped_attributes
+    if dropped:
+        attrs = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+        attrs.dropped = dropped
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attrs,
+        events=getattr(span, "_events", span.events),
+        links=getattr(span, "_links", span.links),
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

@@ -1,0 +1,318 @@
+"""Attribute and metric names of otel-llmcost.
+
+GENERATED FILE: do not edit. Regenerate with `python scripts/gen_semconv.py` from the registry in
+semconv/; the test suite fails when this file and the registry drift.
+"""
+
+from typing import Final
+
+# --- registry.gen_ai.input: OpenTelemetry GenAI semantic-convention attributes that otel-llmcost reads.
+
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+"""The GenAI provider as identified by the client or server instrumentation. (registry: semconv/registry.yaml#gen_ai.provider.name)"""
+
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+"""Older name of gen_ai.provider.name, still emitted by many instrumentations. (registry: semconv/registry.yaml#gen_ai.system)"""
+
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+"""The name of the model a request asked for. (registry: semconv/registry.yaml#gen_ai.request.model)"""
+
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+"""The name of the model that generated the response; wins over the request model for pricing. (registry: semconv/registry.yaml#gen_ai.response.model)"""
+
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+"""The name of the operation being performed. (registry: semconv/registry.yaml#gen_ai.operation.name)"""
+
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+"""Input tokens, including cache reads and cache writes (OpenTelemetry semantics). (registry: semconv/registry.yaml#gen_ai.usage.input_tokens)"""
+
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+"""Output tokens, including reasoning tokens. (registry: semconv/registry.yaml#gen_ai.usage.output_tokens)"""
+
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+"""Input tokens served from the provider's prompt cache (a subset of input tokens). (registry: semconv/registry.yaml#gen_ai.usage.cache_read.input_tokens)"""
+
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+"""Input tokens written to the provider's prompt cache (a subset of input tokens). (registry: semconv/registry.yaml#gen_ai.usage.cache_creation.input_tokens)"""
+
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+"""Output tokens spent on reasoning (a subset of output tokens). (registry: semconv/registry.yaml#gen_ai.usage.reasoning.output_tokens)"""
+
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+"""Conversation or session id as the instrumentation knows it; used as the session when no session.id is set. (registry: semconv/registry.yaml#gen_ai.conversation.id)"""
+
+SERVER_ADDRESS: Final = "server.address"
+"""Server domain name; selects regional or endpoint-specific prices where they differ. (registry: semconv/registry.yaml#server.address)"""
+
+ERROR_TYPE: Final = "error.type"
+"""Describes a class of error the operation ended with. (registry: semconv/registry.yaml#error.type)"""
+
+ENDUSER_ID: Final = "enduser.id"
+"""Older name of user.id. (registry: semconv/registry.yaml#enduser.id)"""
+
+
+# --- registry.llm.input_variants: Names older GenAI conventions, OpenLLMetry, OpenLIT and OpenInference use for the same facts; read only.
+
+VARIANT_GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+"""Older name of gen_ai.usage.input_tokens (OpenLLMetry, older GenAI conventions). (registry: semconv/registry.yaml#gen_ai.usage.prompt_tokens)"""
+
+VARIANT_GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+"""Older name of gen_ai.usage.output_tokens. (registry: semconv/registry.yaml#gen_ai.usage.completion_tokens)"""
+
+VARIANT_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read_input_tokens"
+"""OpenLLMetry's name for cache-read input tokens. (registry: semconv/registry.yaml#gen_ai.usage.cache_read_input_tokens)"""
+
+VARIANT_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation_input_tokens"
+"""OpenLLMetry's name for cache-write input tokens. (registry: semconv/registry.yaml#gen_ai.usage.cache_creation_input_tokens)"""
+
+VARIANT_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+"""An alternative name for cache-write input tokens. (registry: semconv/registry.yaml#gen_ai.usage.cache_write.input_tokens)"""
+
+VARIANT_GEN_AI_USAGE_PROMPT_TOKENS_DETAILS_CACHE_READ: Final = "gen_ai.usage.prompt_tokens_details.cache_read"
+"""OpenLIT's name for cache-read input tokens. (registry: semconv/registry.yaml#gen_ai.usage.prompt_tokens_details.cache_read)"""
+
+VARIANT_GEN_AI_USAGE_PROMPT_TOKENS_DETAILS_CACHE_WRITE: Final = "gen_ai.usage.prompt_tokens_details.cache_write"
+"""OpenLIT's name for cache-write input tokens. (registry: semconv/registry.yaml#gen_ai.usage.prompt_tokens_details.cache_write)"""
+
+VARIANT_GEN_AI_USAGE_REASONING_TOKENS: Final = "gen_ai.usage.reasoning_tokens"
+"""OpenLIT's and OpenLLMetry's name for reasoning output tokens. (registry: semconv/registry.yaml#gen_ai.usage.reasoning_tokens)"""
+
+VARIANT_GEN_AI_USAGE_COMPLETION_TOKENS_DETAILS_REASONING: Final = "gen_ai.usage.completion_tokens_details.reasoning"
+"""OpenLIT's detailed name for reasoning output tokens. (registry: semconv/registry.yaml#gen_ai.usage.completion_tokens_details.reasoning)"""
+
+VARIANT_LLM_REQUEST_TYPE: Final = "llm.request.type"
+"""OpenLLMetry's operation name (chat, completion, embedding, rerank). (registry: semconv/registry.yaml#llm.request.type)"""
+
+VARIANT_LLM_MODEL_NAME: Final = "llm.model_name"
+"""OpenInference's model name. (registry: semconv/registry.yaml#llm.model_name)"""
+
+VARIANT_LLM_PROVIDER: Final = "llm.provider"
+"""OpenInference's hosting provider. (registry: semconv/registry.yaml#llm.provider)"""
+
+VARIANT_LLM_SYSTEM: Final = "llm.system"
+"""OpenInference's model family vendor. (registry: semconv/registry.yaml#llm.system)"""
+
+VARIANT_LLM_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+"""OpenInference's input token count (cache included). (registry: semconv/registry.yaml#llm.token_count.prompt)"""
+
+VARIANT_LLM_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+"""OpenInference's output token count (reasoning included). (registry: semconv/registry.yaml#llm.token_count.completion)"""
+
+VARIANT_LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+"""OpenInference's cache-read input token count. (registry: semconv/registry.yaml#llm.token_count.prompt_details.cache_read)"""
+
+VARIANT_LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+"""OpenInference's cache-write input token count. (registry: semconv/registry.yaml#llm.token_count.prompt_details.cache_write)"""
+
+VARIANT_LLM_TOKEN_COUNT_COMPLETION_DETAILS_REASONING: Final = "llm.token_count.completion_details.reasoning"
+"""OpenInference's reasoning token count. (registry: semconv/registry.yaml#llm.token_count.completion_details.reasoning)"""
+
+
+# --- registry.llm.usage: Usage facts that the GenAI conventions do not have yet and our instrumentation writes.
+
+LLM_USAGE_CACHE_CREATION_1H_INPUT_TOKENS: Final = "llm.usage.cache_creation_1h.input_tokens"
+"""The part of the cache-write input tokens written with a one-hour TTL (billed at the 1 h rate). (registry: semconv/registry.yaml#llm.usage.cache_creation_1h.input_tokens)"""
+
+
+# --- registry.llm.cost: The price of one LLM call, written onto its span.
+
+LLM_COST_TOTAL_USD: Final = "llm.cost.total_usd"
+"""Total cost of the call in US dollars. (registry: semconv/registry.yaml#llm.cost.total_usd)"""
+
+LLM_COST_INPUT_USD: Final = "llm.cost.input_usd"
+"""Cost of the uncached input tokens. (registry: semconv/registry.yaml#llm.cost.input_usd)"""
+
+LLM_COST_OUTPUT_USD: Final = "llm.cost.output_usd"
+"""Cost of the output tokens, reasoning included. (registry: semconv/registry.yaml#llm.cost.output_usd)"""
+
+LLM_COST_CACHE_READ_USD: Final = "llm.cost.cache_read_usd"
+"""Cost of the input tokens read from the prompt cache. (registry: semconv/registry.yaml#llm.cost.cache_read_usd)"""
+
+LLM_COST_CACHE_WRITE_USD: Final = "llm.cost.cache_write_usd"
+"""Cost of the input tokens written to the prompt cache (5 min and 1 h together). (registry: semconv/registry.yaml#llm.cost.cache_write_usd)"""
+
+LLM_COST_REQUEST_USD: Final = "llm.cost.request_usd"
+"""Per-request fees. (registry: semconv/registry.yaml#llm.cost.request_usd)"""
+
+LLM_COST_STATUS: Final = "llm.cost.status"
+"""How the cost of the call was determined. (registry: semconv/registry.yaml#llm.cost.status)"""
+
+LLM_COST_STATUS_PRICED: Final = "priced"
+"""Priced from the catalog with the usage the span reports. (registry: semconv/registry.yaml#llm.cost.status.priced)"""
+
+LLM_COST_STATUS_UNPRICED: Final = "unpriced"
+"""The provider or model is not in the catalog; no cost attributes are written (never 0). (registry: semconv/registry.yaml#llm.cost.status.unpriced)"""
+
+LLM_COST_STATUS_NO_USAGE: Final = "no_usage"
+"""The span reports no token counts to price. (registry: semconv/registry.yaml#llm.cost.status.no_usage)"""
+
+LLM_COST_STATUS_INVALID_USAGE: Final = "invalid_usage"
+"""The span's token counts are negative, absurd or not numbers; not priced, llm.cost.reason says why. (registry: semconv/registry.yaml#llm.cost.status.invalid_usage)"""
+
+LLM_COST_STATUS_ESTIMATED: Final = "estimated"
+"""Priced from token counts estimated locally (for example a stream without a usage report). (registry: semconv/registry.yaml#llm.cost.status.estimated)"""
+
+LLM_COST_STATUS_PROVIDER_REPORTED: Final = "provider_reported"
+"""The cost the provider itself reported for the call. (registry: semconv/registry.yaml#llm.cost.status.provider_reported)"""
+
+LLM_COST_REASON: Final = "llm.cost.reason"
+"""Why a call was not priced (status unpriced, no_usage or invalid_usage), in words a person can act on. (registry: semconv/registry.yaml#llm.cost.reason)"""
+
+LLM_COST_PRICING_MODEL: Final = "llm.cost.pricing.model"
+"""The catalog model id that matched. (registry: semconv/registry.yaml#llm.cost.pricing.model)"""
+
+LLM_COST_PRICING_PROVIDER: Final = "llm.cost.pricing.provider"
+"""The catalog provider id that matched. (registry: semconv/registry.yaml#llm.cost.pricing.provider)"""
+
+LLM_COST_PRICING_VERSION: Final = "llm.cost.pricing.version"
+"""The version of the price catalog used. (registry: semconv/registry.yaml#llm.cost.pricing.version)"""
+
+
+# --- registry.llm.session: Grouping attributes the application sets through otel_llmcost.session/user/properties; carried in baggage.
+
+SESSION_ID: Final = "session.id"
+"""A unique id of the session (a whole user workflow). (registry: semconv/registry.yaml#session.id)"""
+
+LLM_SESSION_NAME: Final = "llm.session.name"
+"""The kind of session, used to compare sessions of one kind (low cardinality). (registry: semconv/registry.yaml#llm.session.name)"""
+
+LLM_SESSION_PATH: Final = "llm.session.path"
+"""Where in the session's workflow the call happened. (registry: semconv/registry.yaml#llm.session.path)"""
+
+USER_ID: Final = "user.id"
+"""The end user on whose behalf the call was made. (registry: semconv/registry.yaml#user.id)"""
+
+LLM_PROPERTY: Final = "llm.property"
+"""A custom property of the call, chosen by the application (llm.property.<key>). (registry: semconv/registry.yaml#llm.property)"""
+
+
+# --- registry.llm.metric_labels: Short label names of the llm_* metrics (low cardinality only; ids and text never become labels).
+
+PROVIDER: Final = "provider"
+"""Catalog provider id, or the raw provider name when unpriced. (registry: semconv/registry.yaml#provider)"""
+
+MODEL: Final = "model"
+"""Catalog model id, or the raw model name when unpriced (capped; the rest fold into "other"). (registry: semconv/registry.yaml#model)"""
+
+OPERATION: Final = "operation"
+"""The GenAI operation name. (registry: semconv/registry.yaml#operation)"""
+
+STATUS: Final = "status"
+"""Outcome of the call. (registry: semconv/registry.yaml#status)"""
+
+STATUS_OK: Final = "ok"
+"""The call succeeded. (registry: semconv/registry.yaml#status.ok)"""
+
+STATUS_ERROR: Final = "error"
+"""The call ended with an error. (registry: semconv/registry.yaml#status.error)"""
+
+COST_STATUS: Final = "cost_status"
+"""The llm.cost.status of the call. (registry: semconv/registry.yaml#cost_status)"""
+
+TOKEN_TYPE: Final = "token_type"
+"""The kind of token counted. (registry: semconv/registry.yaml#token_type)"""
+
+TOKEN_TYPE_INPUT: Final = "input"
+"""Uncached input tokens. (registry: semconv/registry.yaml#token_type.input)"""
+
+TOKEN_TYPE_OUTPUT: Final = "output"
+"""Output tokens, reasoning included. (registry: semconv/registry.yaml#token_type.output)"""
+
+TOKEN_TYPE_CACHE_READ: Final = "cache_read"
+"""Input tokens read from the cache. (registry: semconv/registry.yaml#token_type.cache_read)"""
+
+TOKEN_TYPE_CACHE_WRITE: Final = "cache_write"
+"""Input tokens written to the cache. (registry: semconv/registry.yaml#token_type.cache_write)"""
+
+TOKEN_TYPE_REASONING: Final = "reasoning"
+"""Reasoning tokens (also counted in output). (registry: semconv/registry.yaml#token_type.reasoning)"""
+
+REASON: Final = "reason"
+"""Why a span was skipped or a value folded. (registry: semconv/registry.yaml#reason)"""
+
+DIMENSION: Final = "dimension"
+"""The configured dimension whose values overflowed their cap. (registry: semconv/registry.yaml#dimension)"""
+
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+"""The type of token counted in gen_ai.client.token.usage (input or output). (registry: semconv/registry.yaml#gen_ai.token.type)"""
+
+
+# --- metric.llm.cost.usd (counter)
+
+METRIC_LLM_COST_USD: Final = "llm.cost.usd"
+"""Money spent on LLM calls, in US dollars. Prometheus llm_cost_usd_total. (registry: semconv/registry.yaml#metric.llm.cost.usd)"""
+
+METRIC_LLM_COST_USD_UNIT: Final = "{USD}"
+"""Unit of llm.cost.usd. (registry: semconv/registry.yaml#metric.llm.cost.usd)"""
+
+
+# --- metric.llm.requests (counter)
+
+METRIC_LLM_REQUESTS: Final = "llm.requests"
+"""LLM calls seen, by outcome and cost status. Prometheus llm_requests_total. (registry: semconv/registry.yaml#metric.llm.requests)"""
+
+METRIC_LLM_REQUESTS_UNIT: Final = "{request}"
+"""Unit of llm.requests. (registry: semconv/registry.yaml#metric.llm.requests)"""
+
+
+# --- metric.llm.tokens (counter)
+
+METRIC_LLM_TOKENS: Final = "llm.tokens"
+"""Tokens used by LLM calls, by type. Prometheus llm_tokens_total. (registry: semconv/registry.yaml#metric.llm.tokens)"""
+
+METRIC_LLM_TOKENS_UNIT: Final = "{token}"
+"""Unit of llm.tokens. (registry: semconv/registry.yaml#metric.llm.tokens)"""
+
+
+# --- metric.llm.request.cost_usd (histogram)
+
+METRIC_LLM_REQUEST_COST_USD: Final = "llm.request.cost_usd"
+"""Distribution of the cost of one call, in US dollars. Prometheus llm_request_cost_usd. (registry: semconv/registry.yaml#metric.llm.request.cost_usd)"""
+
+METRIC_LLM_REQUEST_COST_USD_UNIT: Final = "{USD}"
+"""Unit of llm.request.cost_usd. (registry: semconv/registry.yaml#metric.llm.request.cost_usd)"""
+
+
+# --- metric.gen_ai.client.token.usage (histogram)
+
+METRIC_GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+"""Number of input and output tokens used per call (GenAI semantic conventions). (registry: semconv/registry.yaml#metric.gen_ai.client.token.usage)"""
+
+METRIC_GEN_AI_CLIENT_TOKEN_USAGE_UNIT: Final = "{token}"
+"""Unit of gen_ai.client.token.usage. (registry: semconv/registry.yaml#metric.gen_ai.client.token.usage)"""
+
+
+# --- metric.gen_ai.client.operation.duration (histogram)
+
+METRIC_GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+"""Duration of GenAI operations (GenAI semantic conventions). (registry: semconv/registry.yaml#metric.gen_ai.client.operation.duration)"""
+
+METRIC_GEN_AI_CLIENT_OPERATION_DURATION_UNIT: Final = "s"
+"""Unit of gen_ai.client.operation.duration. (registry: semconv/registry.yaml#metric.gen_ai.client.operation.duration)"""
+
+
+# --- metric.llm.cost.spans_skipped (counter)
+
+METRIC_LLM_COST_SPANS_SKIPPED: Final = "llm.cost.spans_skipped"
+"""GenAI spans that could not be priced because their data was bad, or pricing failed, by reason. (registry: semconv/registry.yaml#metric.llm.cost.spans_skipped)"""
+
+METRIC_LLM_COST_SPANS_SKIPPED_UNIT: Final = "{span}"
+"""Unit of llm.cost.spans_skipped. (registry: semconv/registry.yaml#metric.llm.cost.spans_skipped)"""
+
+
+# --- metric.llm.cost.dimension_overflow (counter)
+
+METRIC_LLM_COST_DIMENSION_OVERFLOW: Final = "llm.cost.dimension_overflow"
+"""Label values folded into "other" because a dimension reached its cap of distinct values. (registry: semconv/registry.yaml#metric.llm.cost.dimension_overflow)"""
+
+METRIC_LLM_COST_DIMENSION_OVERFLOW_UNIT: Final = "{value}"
+"""Unit of llm.cost.dimension_overflow. (registry: semconv/registry.yaml#metric.llm.cost.dimension_overflow)"""
+
+
+# --- metric.llm.cost.catalog.info (gauge)
+
+METRIC_LLM_COST_CATALOG_INFO: Final = "llm.cost.catalog.info"
+"""Always 1; its label names the version of the price catalog in use. Prometheus llm_cost_catalog_info. (registry: semconv/registry.yaml#metric.llm.cost.catalog.info)"""
+
+METRIC_LLM_COST_CATALOG_INFO_UNIT: Final = "{info}"
+"""Unit of llm.cost.catalog.info. (registry: semconv/registry.yaml#metric.llm.cost.catalog.info)"""

@@ -1,0 +1,131 @@
+"""Metrics: DESIGN.md names on /metrics, bounded labels, exact money, OTLP-ready data."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from otel_llmcost.calls import extract_call
+from otel_llmcost.config import ConfigError
+from otel_llmcost.export import PrometheusCostMetricReader, cost_meter_provider
+from otel_llmcost.metrics import Recorder
+from otel_llmcost.pricing import Pricer
+
+from .conftest import Pipeline
+
+
+def record(recorder: Recorder, pricer: Pricer, **attrs: object) -> None:
+    base = {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100,
+    }
+    call = extract_call({**base, **attrs})
+    assert call is not None
+    recorder.record(call, pricer.price(call.provider, call.model, call.usage), duration_s=1.5)
+
+
+def scrape(recorder: Recorder) -> str:
+    registry = CollectorRegistry(auto_describe=True)
+    provider = cost_meter_provider(
+        [PrometheusCostMetricReader(recorder, registry=registry)], catalog_version=lambda: "test"
+    )
+    try:
+        return generate_latest(registry).decode()
+    finally:
+        provider.shutdown()
+
+
+def test_prometheus_names_match_design(pricer: Pricer) -> None:
+    rec = Recorder(("feature",))
+    record(rec, pricer, **{"llm.property.feature": "search", "gen_ai.usage.cache_read.input_tokens": 200})
+    record(rec, pricer, **{"gen_ai.request.model": "unknown-model"})
+    text = scrape(rec)
+    families = set(re.findall(r"^# TYPE (\S+) (\S+)", text, re.M))
+    assert {
+        ("llm_cost_usd_total", "counter"),
+        ("llm_requests_total", "counter"),
+        ("llm_tokens_total", "counter"),
+        ("llm_request_cost_usd", "histogram"),
+        ("gen_ai_client_token_usage", "histogram"),
+        ("gen_ai_client_operation_duration_seconds", "histogram"),
+    } <= families
+    assert re.search(r'^llm_cost_usd_total\{.*feature="search".*model="gpt-4o".*\} 0\.00325', text, re.M)
+    assert re.search(
+        r'^llm_requests_total\{.*cost_status="unpriced".*model="unknown-model".*status="ok".*\} 1\.0', text, re.M
+    )
+    assert re.search(r'^llm_tokens_total\{.*token_type="cache_read".*\} 200\.0', text, re.M)
+    assert re.search(r'^llm_tokens_total\{.*token_type="input".*\} 800\.0', text, re.M)
+    assert re.search(r'^llm_request_cost_usd_count\{.*model="gpt-4o".*\} 1\.0', text, re.M)
+    assert re.search(
+        r'^gen_ai_client_token_usage_bucket\{.*gen_ai_token_type="input".*le="1024.0".*\} 1\.0', text, re.M
+    )
+    assert re.search(r"^gen_ai_client_operation_duration_seconds_sum\{.*\} 1\.5", text, re.M)
+
+
+def test_dimension_values_past_the_cap_fold_into_other(pricer: Pricer) -> None:
+    rec = Recorder(("feature",), max_values_per_dimension=3)
+    for n in range(10):
+        record(rec, pricer, **{"llm.property.feature": f"f{n}"})
+    snap = rec.snapshot()
+    features = sorted({labels["feature"] for labels, _ in snap.cost_usd})
+    assert features == ["f0", "f1", "f2", "other"]
+    assert [(labels, n) for labels, n in snap.overflow] == [({"dimension": "feature"}, 7)]
+    # money is never lost by folding
+    assert rec.total_cost() == 10 * (1000 * Decimal("2.5") + 100 * Decimal(10)) / 10**6
+
+
+def test_unbounded_ids_never_grow_series(pricer: Pricer) -> None:
+    rec = Recorder(("feature",))
+    for n in range(5000):
+        record(rec, pricer, **{"session.id": f"s{n}", "user.id": f"u{n}", "gen_ai.request.model": f"model-{n % 700}"})
+    # unknown model names are capped too (max_models=500 by default, the rest in "other")
+    assert rec.series_count() <= 501
+    assert "s4999" not in str(rec.snapshot()) and "u4999" not in str(rec.snapshot())
+
+
+@pytest.mark.parametrize("bad", ["session_id", "user_id", "trace_id", "prompt", "model", "bad-label", "1x"])
+def test_forbidden_or_invalid_dimensions_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(repr(bad))):
+        Recorder(("feature", bad))
+
+
+def test_duplicate_dimension_refused() -> None:
+    with pytest.raises(ConfigError, match="twice"):
+        Recorder(("feature", "feature"))
+
+
+def test_in_memory_reader_sees_points_with_otel_names(pipeline: Pipeline) -> None:
+    span = pipeline.tracer.start_span(
+        "chat",
+        attributes={
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 1,
+        },
+    )
+    span.end()
+    metrics = pipeline.metrics()
+    assert set(metrics) >= {
+        "llm.cost.usd",
+        "llm.requests",
+        "llm.tokens",
+        "llm.request.cost_usd",
+        "gen_ai.client.token.usage",
+    }
+    (cost,) = metrics["llm.cost.usd"]
+    assert cost.value == pytest.approx(35e-6, rel=1e-12)
+    # cumulative: a second collection still has the total
+    assert pipeline.metrics()["llm.cost.usd"][0].value == cost.value
+
+
+def test_catalog_info_gauge_names_the_catalog_version(pipeline: Pipeline) -> None:
+    (point,) = pipeline.metrics(with_info=True)["llm.cost.catalog.info"]
+    assert point.value == 1
+    assert point.attributes == {"llm.cost.pricing.version": pipeline.processor.pricer.catalog.version}

@@ -1,0 +1,150 @@
+"""Pricing core: arithmetic, cache, reasoning, tiers, history, request fees, bad usage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from otel_llmcost.pricing import Pricer, Usage
+
+D = Decimal
+
+
+def ns(day: str) -> int:
+    return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc).timestamp()) * 10**9
+
+
+def test_basic_arithmetic_is_exact(pricer: Pricer) -> None:
+    cost = pricer.price("openai", "gpt-4o", Usage(input_tokens=1000, output_tokens=500))
+    assert cost.status == "priced"
+    assert cost.input_usd == D("0.0025")
+    assert cost.output_usd == D("0.005")
+    assert cost.total_usd == D("0.0075")
+    assert (cost.provider, cost.model) == ("openai", "gpt-4o")
+
+
+def test_cache_read_is_part_of_input_and_billed_at_cache_rate(pricer: Pricer) -> None:
+    # 1000 input of which 800 cached: 200 x 2.50/M + 800 x 1.25/M
+    cost = pricer.price("openai", "gpt-4o", Usage(input_tokens=1000, output_tokens=0, cache_read_tokens=800))
+    assert cost.input_usd == D("0.0005")
+    assert cost.cache_read_usd == D("0.001")
+    assert cost.total_usd == D("0.0015")
+
+
+def test_cache_write_5m_and_1h(pricer: Pricer) -> None:
+    usage = Usage(
+        input_tokens=10_000,
+        output_tokens=100,
+        cache_read_tokens=1000,
+        cache_write_tokens=3000,
+        cache_write_1h_tokens=1000,
+    )
+    cost = pricer.price("anthropic", "claude-sonnet-4-5", usage)
+    assert cost.input_usd == 6000 * D("3") / 10**6
+    assert cost.cache_read_usd == 1000 * D("0.30") / 10**6
+    assert cost.cache_write_usd == (2000 * D("3.75") + 1000 * D("6.00")) / 10**6
+    assert cost.output_usd == 100 * D("15") / 10**6
+    assert cost.total_usd == sum(cost.breakdown().values())
+
+
+def test_missing_cache_price_bills_cache_as_input(pricer: Pricer) -> None:
+    with_cache = pricer.price(
+        "bedrock", "amazon.nova-micro-v1:0", Usage(input_tokens=1000, output_tokens=0, cache_read_tokens=400)
+    )
+    plain = pricer.price("bedrock", "amazon.nova-micro-v1:0", Usage(input_tokens=1000, output_tokens=0))
+    assert with_cache.total_usd == plain.total_usd == D("0.000035")
+
+
+def test_long_context_tier_bills_whole_request_at_higher_rate(pricer: Pricer) -> None:
+    below = pricer.price("anthropic", "claude-sonnet-4-5", Usage(input_tokens=200_000, output_tokens=1000))
+    above = pricer.price("anthropic", "claude-sonnet-4-5", Usage(input_tokens=200_001, output_tokens=1000))
+    assert below.tier_above is None
+    assert below.total_usd == 200_000 * D(3) / 10**6 + 1000 * D(15) / 10**6
+    assert above.tier_above == 200_000
+    # every token of the request at the tier price, not only those past the threshold
+    assert above.total_usd == 200_001 * D(6) / 10**6 + 1000 * D("22.50") / 10**6
+
+
+def test_tier_counts_cached_input_towards_threshold(pricer: Pricer) -> None:
+    cost = pricer.price("openai", "gpt-5.4", Usage(input_tokens=300_000, output_tokens=10, cache_read_tokens=290_000))
+    assert cost.tier_above == 272_000
+    assert cost.cache_read_usd == 290_000 * D("0.50") / 10**6
+    assert cost.input_usd == 10_000 * D(5) / 10**6
+
+
+def test_price_history_uses_prices_in_force_at_call_time(pricer: Pricer) -> None:
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    before = pricer.price("openai", "o3", usage, at_ns=ns("2025-06-09T23:59:59"))
+    after = pricer.price("openai", "o3", usage, at_ns=ns("2025-06-10T00:00:00"))
+    now = pricer.price("openai", "o3", usage)
+    assert before.total_usd == D(50)
+    assert after.total_usd == D(10)
+    assert now.total_usd == D(10)
+
+
+def test_reasoning_priced_apart_when_catalog_says_so(pricer: Pricer) -> None:
+    cost = pricer.price("openai", "reasoner-x", Usage(input_tokens=0, output_tokens=1000, reasoning_tokens=600))
+    assert cost.output_usd == 400 * D(4) / 10**6 + 600 * D(8) / 10**6
+    assert cost.request_usd == D("0.01")
+    assert cost.total_usd == cost.output_usd + D("0.01")
+
+
+def test_reasoning_included_in_output_at_output_rate(pricer: Pricer) -> None:
+    plain = pricer.price("openai", "gpt-4o", Usage(input_tokens=0, output_tokens=1000))
+    reasoning = pricer.price("openai", "gpt-4o", Usage(input_tokens=0, output_tokens=1000, reasoning_tokens=900))
+    assert plain.total_usd == reasoning.total_usd
+
+
+def test_unknown_model_is_unpriced_never_zero(pricer: Pricer) -> None:
+    cost = pricer.price("openai", "gpt-9-ultra", Usage(input_tokens=10, output_tokens=10))
+    assert cost.status == "unpriced"
+    assert cost.total_usd is None and cost.input_usd is None
+    assert "gpt-9-ultra" in (cost.reason or "")
+
+
+def test_unknown_provider_is_unpriced_even_for_known_model(pricer: Pricer) -> None:
+    cost = pricer.price("some_proxy", "gpt-4o", Usage(input_tokens=10, output_tokens=10))
+    assert cost.status == "unpriced"
+
+
+def test_no_usage(pricer: Pricer) -> None:
+    cost = pricer.price("openai", "gpt-4o", None)
+    assert cost.status == "no_usage" and cost.total_usd is None
+
+
+@pytest.mark.parametrize(
+    ("usage", "code"),
+    [
+        (Usage(input_tokens=-1, output_tokens=10), "negative_tokens"),
+        (Usage(input_tokens=10**9 + 1, output_tokens=10), "absurd_tokens"),
+        (Usage(input_tokens=10, output_tokens=10, cache_read_tokens=11), "inconsistent_tokens"),
+        (Usage(input_tokens=10, output_tokens=10, reasoning_tokens=11), "inconsistent_tokens"),
+        (
+            Usage(input_tokens=10, output_tokens=10, cache_write_tokens=2, cache_write_1h_tokens=3),
+            "inconsistent_tokens",
+        ),
+        (Usage(input_tokens="12", output_tokens=10), "non_numeric_tokens"),  # type: ignore[arg-type]
+        (Usage(input_tokens=True, output_tokens=10), "non_numeric_tokens"),
+    ],
+)
+def test_bad_usage_is_not_priced(pricer: Pricer, usage: Usage, code: str) -> None:
+    cost = pricer.price("openai", "gpt-4o", usage)
+    assert cost.status == "invalid_usage"
+    assert cost.reason_code == code
+    assert cost.total_usd is None
+
+
+def test_million_calls_sum_exactly(pricer: Pricer) -> None:
+    # Floats drift over many additions; Decimal must not. 100k distinct calls, summed two ways.
+    total = D(0)
+    expected_input = D(0)
+    expected_output = D(0)
+    for i in range(100_000):
+        cost = pricer.price("openai", "gpt-4o", Usage(input_tokens=i % 977, output_tokens=i % 313))
+        assert cost.total_usd is not None
+        total += cost.total_usd
+        expected_input += i % 977
+        expected_output += i % 313
+    assert total == expected_input * D("2.50") / 10**6 + expected_output * D(10) / 10**6
