@@ -112,13 +112,13 @@ def _price(args: argparse.Namespace) -> int:
             print(json.dumps({"status": cost.status, "error": message, "total_usd": None}))
         print(f"otel-llmcost: {message}", file=sys.stderr)
         return code
-    assert cost.total_usd is not None  # priced costs always carry a total
+    total = cost.total_usd if cost.total_usd is not None else Decimal(0)  # always set when priced
     breakdown = {name: _usd(value) for name, value in cost.breakdown().items()}
     if args.json:
         print(
             json.dumps(
                 {
-                    "total_usd": _usd(cost.total_usd),
+                    "total_usd": _usd(total),
                     "breakdown": breakdown,
                     "matched_model": cost.model,
                     "matched_provider": cost.provider,
@@ -139,7 +139,7 @@ def _price(args: argparse.Namespace) -> int:
         print(f"  long-context price: input above {cost.tier_above:,} tokens")
     for name, value in breakdown.items():
         print(f"  {name.removesuffix('_usd'):<12} ${value}")
-    print(f"  {'total':<12} ${_usd(cost.total_usd)}")
+    print(f"  {'total':<12} ${_usd(total)}")
     return EXIT_OK
 
 

@@ -1,0 +1,127 @@
+"""The command line: price (text and JSON), unknown models, bad input, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from otel_llmcost import default_pricer
+from otel_llmcost.cli import main
+from otel_llmcost.pricing import Usage
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_price_json_matches_the_pricer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "price", "openai", "gpt-4o-2024-08-06", "--input-tokens", "12000", "--output-tokens", "800",
+        "--cache-read-tokens", "4000", "--json",
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    expected = default_pricer().price("openai", "gpt-4o-2024-08-06", Usage(12000, 800, 4000))
+    assert doc["status"] == "priced"
+    assert Decimal(doc["total_usd"]) == expected.total_usd
+    assert doc["matched_model"] == "gpt-4o" and doc["matched_provider"] == "openai"
+    assert set(doc["breakdown"]) == {"input_usd", "output_usd", "cache_read_usd", "cache_write_usd", "request_usd"}
+    assert sum(Decimal(v) for v in doc["breakdown"].values()) == Decimal(doc["total_usd"])
+
+
+def test_price_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "price",
+        "aws.bedrock",
+        "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "--input-tokens",
+        "1000",
+        "--output-tokens",
+        "10",
+    )
+    assert code == 0
+    assert "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0" in out
+    assert "total" in out and "source: https://" in out
+
+
+def test_price_at_uses_price_history(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["price", "openai", "o3", "--input-tokens", "1000000", "--output-tokens", "0", "--json"]
+    _, before, _ = run(capsys, *args, "--at", "2025-05-01T12:00:00Z")
+    _, after, _ = run(capsys, *args, "--at", "2025-07-01")
+    assert Decimal(json.loads(before)["total_usd"]) > Decimal(json.loads(after)["total_usd"])
+
+
+def test_unknown_model_exits_3_naming_it_and_close_matches(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "price", "openai", "gpt-4o-mni", "--input-tokens", "1", "--output-tokens", "1")
+    assert code == 3
+    assert "gpt-4o-mni" in err and "gpt-4o-mini" in err
+    assert out == ""
+
+
+def test_unknown_model_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "price", "nowhere", "x", "--input-tokens", "1", "--output-tokens", "1", "--json")
+    assert code == 3
+    assert json.loads(out) == {
+        "status": "unpriced",
+        "error": "unknown model 'x' for provider 'nowhere'",
+        "total_usd": None,
+    }
+
+
+def test_inconsistent_usage_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "price", "openai", "gpt-4o", "--input-tokens", "10", "--output-tokens", "1", "--cache-read-tokens", "20"
+    )
+    assert code == 2 and "cache reads (20)" in err
+
+
+@pytest.mark.parametrize("bad", ["-5", "ten", "1.5"])
+def test_bad_token_arguments(capsys: pytest.CaptureFixture[str], bad: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["price", "openai", "gpt-4o", "--input-tokens", bad, "--output-tokens", "1"])
+    assert exc.value.code == 2
+    assert "--input-tokens" in capsys.readouterr().err
+
+
+def test_console_script_exit_code() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "otel_llmcost",
+            "price",
+            "openai",
+            "no-such-model",
+            "--input-tokens",
+            "1",
+            "--output-tokens",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "no-such-model" in proc.stderr
+
+
+def test_demo_runs_and_reconciles(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--sessions", "25", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert Decimal(doc["total_usd"]) == Decimal(doc["metrics_total_usd"]) > 0
+    assert doc["sessions"] == 25
+    assert set(doc["session_types"]) <= {"support-chat", "document-analysis", "quick-query", "code-review"}
+    assert len(doc["models"]) >= 4
+    assert doc["statuses"]["priced"] > 0
+    # the fine-tuned model is unpriced (never $0), and rate-limited calls have no usage
+    assert doc["unpriced"] == {"openai ft:gpt-4o-mini-2024-07-18:acme::demo42": doc["statuses"]["unpriced"]}
+    assert doc["statuses"]["unpriced"] > 0 and doc["statuses"]["no_usage"] > 0

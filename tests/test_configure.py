@@ -1,0 +1,155 @@
+"""configure(): Prometheus endpoint over real HTTP, OTLP export to a local receiver, bad settings."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import TracerProvider
+
+import otel_llmcost
+from otel_llmcost.config import ConfigError
+
+CHAT = {
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.operation.name": "chat",
+    "gen_ai.usage.input_tokens": 1000,
+    "gen_ai.usage.output_tokens": 100,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def setups() -> Iterator[list[otel_llmcost.LLMCostSetup]]:
+    made: list[otel_llmcost.LLMCostSetup] = []
+    yield made
+    for setup in made:
+        setup.shutdown()
+
+
+def test_prometheus_endpoint_serves_cost_metrics(setups: list[otel_llmcost.LLMCostSetup]) -> None:
+    provider = TracerProvider()
+    setup = otel_llmcost.configure(tracer_provider=provider, prometheus_port=free_port(), dimensions=("feature",))
+    setups.append(setup)
+    assert otel_llmcost.configure() is setup  # a second call returns the first setup
+    with otel_llmcost.properties(feature="search"):
+        provider.get_tracer("t").start_span("chat", attributes=CHAT).end()
+    assert setup.prometheus_address is not None
+    host, port = setup.prometheus_address
+    assert host == "127.0.0.1"
+    body = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
+    assert re.search(r'^llm_cost_usd_total\{.*feature="search".*\} 0\.0035$', body, re.M)
+    assert re.search(r'^llm_cost_catalog_info\{.*llm_cost_pricing_version="\d{4}\.\d\d\.\d\d\+[0-9a-f]{8}"', body, re.M)
+
+
+def test_port_in_use_is_reported_not_raised(setups: list[otel_llmcost.LLMCostSetup]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        setup = otel_llmcost.configure(tracer_provider=TracerProvider(), prometheus_port=port)
+        setups.append(setup)
+    assert setup.prometheus_address is None
+    assert setup.prometheus_error is not None and str(port) in setup.prometheus_error
+
+
+def test_bad_environment_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_LLMCOST_PROMETHEUS_PORT", "http")
+    with pytest.raises(ConfigError, match="OTEL_LLMCOST_PROMETHEUS_PORT='http'"):
+        otel_llmcost.configure(tracer_provider=TracerProvider())
+    monkeypatch.setenv("OTEL_LLMCOST_PROMETHEUS_PORT", "0")
+    monkeypatch.setenv("OTEL_LLMCOST_DIMENSIONS", "feature,user_id")
+    with pytest.raises(ConfigError, match="dimensions='user_id'"):
+        otel_llmcost.configure(tracer_provider=TracerProvider())
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: dict[str, list[bytes]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        self.received.setdefault(self.path, []).append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_otlp_export_when_standard_variables_are_set(
+    monkeypatch: pytest.MonkeyPatch, setups: list[otel_llmcost.LLMCostSetup]
+) -> None:
+    received: dict[str, list[bytes]] = {}
+    handler = type("Handler", (_Receiver,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        provider = TracerProvider()
+        setup = otel_llmcost.configure(tracer_provider=provider, prometheus_port=0)
+        provider.get_tracer("t").start_span("chat gpt-4o", attributes=CHAT).end()
+        setup.processor.force_flush()
+        setup.meter_provider.force_flush()
+        setup.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
+    traces = ExportTraceServiceRequest.FromString(received["/v1/traces"][0])
+    span = traces.resource_spans[0].scope_spans[0].spans[0]
+    attrs = {kv.key: kv.value for kv in span.attributes}
+    assert attrs["llm.cost.status"].string_value == "priced"
+    assert attrs["llm.cost.total_usd"].double_value == 0.0035
+    names = set()
+    for body in received["/v1/metrics"]:
+        req = ExportMetricsServiceRequest.FromString(body)
+        names |= {m.name for rm in req.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert {"llm.cost.usd", "llm.requests", "llm.tokens", "llm.request.cost_usd"} <= names
+
+
+def test_demo_serve_keeps_metrics_up() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otel_llmcost", "demo", "--serve", "--port", str(port), "--sessions", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+                if "llm_cost_usd_total" in body:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert "llm_cost_usd_total" in body
+        assert re.search(r'^llm_requests_total\{.*cost_status="priced"', body, re.M)
+        assert 'session_name="' in body and "user-0" not in body
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
