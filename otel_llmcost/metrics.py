@@ -19,11 +19,12 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from . import semconv as sc
 from .calls import LLMCall
 from .config import ConfigError
-from .pricing import STATUS_PRICED, Cost, canonical_provider
+from .pricing import Cost, canonical_provider, semconv_provider_name
 
 __all__ = [
     "COST_BUCKETS_USD",
@@ -96,12 +97,26 @@ class HistogramPoint:
         """Return an independent copy."""
         return HistogramPoint(self.bounds, list(self.counts), self.total, self.count, self.minimum, self.maximum)
 
+    def merge(self, other: HistogramPoint) -> None:
+        """Add *other*'s observations (same bounds) to this one."""
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.total += other.total
+        self.count += other.count
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+
 
 @dataclass(slots=True)
 class _Series:
+    """Everything counted for one label combination; histograms are merged per label set on read."""
+
     cost: Decimal = Decimal(0)
     tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
     requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    cost_hist: HistogramPoint = field(default_factory=lambda: HistogramPoint.empty(COST_BUCKETS_USD))
+    input_hist: HistogramPoint = field(default_factory=lambda: HistogramPoint.empty(TOKEN_BUCKETS))
+    output_hist: HistogramPoint = field(default_factory=lambda: HistogramPoint.empty(TOKEN_BUCKETS))
+    durations: dict[str, HistogramPoint] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +146,8 @@ class _Capped:
         self.seen: set[str] = set()
         self.overflow = 0
 
-    def __call__(self, value: str) -> str:
+    def admit(self, value: str) -> str:
+        """Return *value* if it is seen or fits under the cap, else ``other`` (counted)."""
         if value in self.seen:
             return value
         if len(self.seen) < self.cap:
@@ -183,14 +199,12 @@ class Recorder:
         self.dimensions = dims
         self._lock = threading.Lock()
         self._caps: dict[str, _Capped] = {d: _Capped(max_values_per_dimension) for d in dims}
-        self._caps["model"] = _Capped(max_models)
-        self._caps["provider"] = _Capped(max_providers)
-        self._caps["operation"] = _Capped(50)
-        self._caps["error_type"] = _Capped(50)
+        self._provider_cap = self._caps["provider"] = _Capped(max_providers)
+        self._model_cap = self._caps["model"] = _Capped(max_models)
+        self._operation_cap = self._caps["operation"] = _Capped(50)
+        self._error_cap = self._caps["error_type"] = _Capped(50)
+        self._dim_caps = tuple((dim, self._caps[dim]) for dim in dims)
         self._series: dict[tuple[str, ...], _Series] = {}
-        self._request_cost: dict[tuple[str, str], HistogramPoint] = {}
-        self._token_usage: dict[tuple[str, str, str, str], HistogramPoint] = {}
-        self._duration: dict[tuple[str, str, str, str], HistogramPoint] = {}
         self._skipped: dict[str, int] = {}
 
     # --- recording --------------------------------------------------------------------------
@@ -204,63 +218,60 @@ class Recorder:
             duration_s: how long the call took, for ``gen_ai.client.operation.duration``.
             error: whether the call failed.
         """
-        priced = cost.status == STATUS_PRICED
-        raw_provider = call.provider or ""
-        provider = (
-            cost.provider if priced and cost.provider else (canonical_provider(raw_provider) or raw_provider.lower())
-        )
-        model = cost.model if priced and cost.model else (call.model or "").lower()
+        status = cost.status
+        if cost.provider and cost.model:  # the catalog entry, priced or not: one model, one series
+            provider, model = cost.provider, cost.model
+        else:
+            raw = call.provider or ""
+            provider = canonical_provider(raw) or raw.lower() or UNKNOWN
+            model = (call.model or "").lower() or UNKNOWN
         operation = call.operation or UNKNOWN
-        usage = call.usage
         props = call.properties
-        caps = self._caps
-        status = sc.STATUS_ERROR if error else sc.STATUS_OK
         with self._lock:
-            provider = caps["provider"](provider or UNKNOWN)
-            model = caps["model"](model or UNKNOWN)
-            operation = caps["operation"](operation)
+            # Label caps, inlined: the common case is one set lookup per label.
+            if provider not in self._provider_cap.seen:
+                provider = self._provider_cap.admit(provider)
+            if model not in self._model_cap.seen:
+                model = self._model_cap.admit(model)
+            if operation not in self._operation_cap.seen:
+                operation = self._operation_cap.admit(operation)
             key: tuple[str, ...] = (provider, model, operation)
-            if self.dimensions:
+            if self._dim_caps:
                 values = []
-                for dim in self.dimensions:
+                for dim, cap in self._dim_caps:
                     value = call.session_name if dim == "session_name" else props.get(dim)
-                    values.append(caps[dim](value) if value else "")
-                key = key + tuple(values)
+                    if not value:
+                        value = ""
+                    elif value not in cap.seen:
+                        value = cap.admit(value)
+                    values.append(value)
+                key += tuple(values)
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series()
-            rkey = (status, cost.status)
+            rkey = (sc.STATUS_ERROR if error else sc.STATUS_OK, status)
             series.requests[rkey] = series.requests.get(rkey, 0) + 1
-            if priced and cost.total_usd is not None:
-                series.cost += cost.total_usd
-                hist = self._request_cost.get((provider, model))
-                if hist is None:
-                    hist = self._request_cost[(provider, model)] = HistogramPoint.empty(COST_BUCKETS_USD)
-                hist.observe(float(cost.total_usd))
-            if usage is not None and cost.status != sc.LLM_COST_STATUS_INVALID_USAGE:
+            total = cost.total_usd
+            if total is not None:
+                series.cost += total
+                series.cost_hist.observe(float(total))
+            usage = call.usage
+            if usage is not None and status != sc.LLM_COST_STATUS_INVALID_USAGE:
                 tokens = series.tokens
-                uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
-                tokens[0] += uncached
+                tokens[0] += usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
                 tokens[1] += usage.output_tokens
                 tokens[2] += usage.cache_read_tokens
                 tokens[3] += usage.cache_write_tokens
                 tokens[4] += usage.reasoning_tokens
-                sem_provider = raw_provider or provider
-                for token_type, count in (
-                    (sc.TOKEN_TYPE_INPUT, usage.input_tokens),
-                    (sc.TOKEN_TYPE_OUTPUT, usage.output_tokens),
-                ):
-                    tkey = (sem_provider, model, operation, token_type)
-                    thist = self._token_usage.get(tkey)
-                    if thist is None:
-                        thist = self._token_usage[tkey] = HistogramPoint.empty(TOKEN_BUCKETS)
-                    thist.observe(count)
+                series.input_hist.observe(usage.input_tokens)
+                series.output_hist.observe(usage.output_tokens)
             if duration_s is not None:
-                error_type = caps["error_type"](call.error_type or ("_OTHER" if error else ""))
-                dkey = (raw_provider or provider, model, operation, error_type)
-                dhist = self._duration.get(dkey)
+                error_type = call.error_type or ("_OTHER" if error else "")
+                if error_type not in self._error_cap.seen:
+                    error_type = self._error_cap.admit(error_type)
+                dhist = series.durations.get(error_type)
                 if dhist is None:
-                    dhist = self._duration[dkey] = HistogramPoint.empty(DURATION_BUCKETS_S)
+                    dhist = series.durations[error_type] = HistogramPoint.empty(DURATION_BUCKETS_S)
                 dhist.observe(duration_s)
 
     def record_skip(self, reason: str) -> None:
@@ -271,31 +282,47 @@ class Recorder:
     # --- reading ----------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """Return a consistent copy of every series."""
+        """Return a consistent copy of every series, histograms merged per label set."""
         dims = self.dimensions
+        cost_usd: list[tuple[dict[str, str], Decimal]] = []
+        requests: list[tuple[dict[str, str], int]] = []
+        tokens: list[tuple[dict[str, str], int]] = []
+        request_cost: dict[tuple[str, str], HistogramPoint] = {}
+        token_usage: dict[tuple[str, str, str, str], HistogramPoint] = {}
+        duration: dict[tuple[str, str, str, str], HistogramPoint] = {}
+
+        def add(into: dict[Any, HistogramPoint], key: Any, hist: HistogramPoint) -> None:
+            if hist.count:
+                if key in into:
+                    into[key].merge(hist)
+                else:
+                    into[key] = hist.copy()
+
         with self._lock:
-            series = [(k, s.cost, list(s.tokens), dict(s.requests)) for k, s in self._series.items()]
-            request_cost = [(k, h.copy()) for k, h in self._request_cost.items()]
-            token_usage = [(k, h.copy()) for k, h in self._token_usage.items()]
-            duration = [(k, h.copy()) for k, h in self._duration.items()]
+            for key, s in self._series.items():
+                provider, model, operation = key[0], key[1], key[2]
+                labels = {sc.PROVIDER: provider, sc.MODEL: model, sc.OPERATION: operation}
+                labels.update(zip(dims, key[3:], strict=True))
+                if s.cost:
+                    cost_usd.append((labels, s.cost))
+                for (status, cost_status), n in s.requests.items():
+                    requests.append(({**labels, sc.STATUS: status, sc.COST_STATUS: cost_status}, n))
+                for token_type, n in zip(_TOKEN_TYPES, s.tokens, strict=True):
+                    if n:
+                        tokens.append(({**labels, sc.TOKEN_TYPE: token_type}, n))
+                add(request_cost, (provider, model), s.cost_hist)
+                sem = semconv_provider_name(provider)
+                add(token_usage, (sem, model, operation, sc.TOKEN_TYPE_INPUT), s.input_hist)
+                add(token_usage, (sem, model, operation, sc.TOKEN_TYPE_OUTPUT), s.output_hist)
+                for error_type, hist in s.durations.items():
+                    add(duration, (sem, model, operation, error_type), hist)
             skipped = list(self._skipped.items())
             overflow = [(name, cap.overflow) for name, cap in self._caps.items() if cap.overflow]
-        cost_usd, requests, tokens = [], [], []
-        for key, cost, token_counts, reqs in series:
-            labels = {sc.PROVIDER: key[0], sc.MODEL: key[1], sc.OPERATION: key[2]}
-            labels.update(zip(dims, key[3:], strict=True))
-            if cost:
-                cost_usd.append((labels, cost))
-            for (status, cost_status), n in reqs.items():
-                requests.append(({**labels, sc.STATUS: status, sc.COST_STATUS: cost_status}, n))
-            for token_type, n in zip(_TOKEN_TYPES, token_counts, strict=True):
-                if n:
-                    tokens.append(({**labels, sc.TOKEN_TYPE: token_type}, n))
         return Snapshot(
             cost_usd=cost_usd,
             requests=requests,
             tokens=tokens,
-            request_cost=[({sc.PROVIDER: p, sc.MODEL: m}, h) for (p, m), h in request_cost],
+            request_cost=[({sc.PROVIDER: p, sc.MODEL: m}, h) for (p, m), h in request_cost.items()],
             token_usage=[
                 (
                     {
@@ -306,7 +333,7 @@ class Recorder:
                     },
                     h,
                 )
-                for (p, m, o, t), h in token_usage
+                for (p, m, o, t), h in token_usage.items()
             ],
             duration=[
                 (
@@ -318,7 +345,7 @@ class Recorder:
                     },
                     h,
                 )
-                for (p, m, o, e), h in duration
+                for (p, m, o, e), h in duration.items()
             ],
             skipped=[({sc.REASON: r}, n) for r, n in skipped],
             overflow=[({sc.DIMENSION: d}, n) for d, n in overflow],

@@ -89,6 +89,7 @@ def test_missing_usage_and_errors(pipeline: Pipeline) -> None:
     assert (out.attributes or {})["llm.cost.status"] == "no_usage"
     (point,) = pipeline.metrics()["llm.requests"]
     assert point.attributes["status"] == "error" and point.attributes["cost_status"] == "no_usage"
+    assert point.attributes["model"] == "gpt-4o"  # the catalog id, the same series as priced calls
     (duration,) = pipeline.metrics()["gen_ai.client.operation.duration"]
     assert duration.attributes["error.type"] == "429"
 

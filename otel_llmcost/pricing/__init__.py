@@ -14,7 +14,7 @@ from .compute import (
 )
 from .matching import Match, Matcher
 from .pricer import MAX_TOKENS, Pricer, default_pricer, usage_problem
-from .providers import canonical_provider, provider_from_address
+from .providers import canonical_provider, provider_from_address, semconv_provider_name
 
 __all__ = [
     "MAX_TOKENS",
@@ -40,5 +40,6 @@ __all__ = [
     "default_pricer",
     "load_catalog",
     "provider_from_address",
+    "semconv_provider_name",
     "usage_problem",
 ]

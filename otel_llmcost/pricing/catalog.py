@@ -78,7 +78,10 @@ class Prices:
         out["request"] = self.request
         if self.tiers:
             out["tiers"] = [
-                {"above_input_tokens": t.above_input_tokens, **{n: getattr(t, n) * _MILLION for n in _TIER_FIELDS}}
+                {
+                    "above_input_tokens": t.above_input_tokens,
+                    **{n: _plain(getattr(t, n) * _MILLION) for n in _TIER_FIELDS},
+                }
                 for t in self.tiers
             ]
         return {k: (_plain(v) if isinstance(v, Decimal) else v) for k, v in out.items()}

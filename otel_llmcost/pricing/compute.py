@@ -34,7 +34,7 @@ STATUS_PROVIDER_REPORTED = semconv.LLM_COST_STATUS_PROVIDER_REPORTED
 _ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Usage:
     """Token counts of one call, in OpenTelemetry semantics (subsets are included in their totals).
 
@@ -55,7 +55,7 @@ class Usage:
     reasoning_tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cost:
     """The price of one call. Amounts are ``None`` unless ``status`` is priced (never a made-up 0).
 

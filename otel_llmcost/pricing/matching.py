@@ -28,7 +28,7 @@ __all__ = ["Match", "Matcher"]
 _FIRST_PARTY = ("openai", "anthropic", "google", "mistral", "deepseek", "xai", "cohere")
 
 _SNAPSHOT = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|@\d{3}|-\d{3}|[@-]latest|@default)$")
-_BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|ap|global|us-gov|jp|au|ca|sa|mx)\.(?=[a-z0-9-]+\.)")
+_BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|ap|global|us-gov|jp|au|ca|sa|mx|in)\.(?=[a-z0-9-]+\.)")
 _BEDROCK_CONTEXT = re.compile(r":(?:\d+k|mm)$")
 _RESOURCE_PATH = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/[^/]+/)?models/")
 _MAX_MODEL_LEN = 256

@@ -24,6 +24,16 @@ def usage_problem(usage: Usage) -> tuple[str, str] | None:
     Counts must be whole numbers from 0 to :data:`MAX_TOKENS`, and the subsets (cache reads and
     writes of input, reasoning of output, one-hour writes of cache writes) must fit their totals.
     """
+    i, o, cr, cw = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+    cw1, rs = usage.cache_write_1h_tokens, usage.reasoning_tokens
+    # Fast path for the common, valid case: one expression instead of a loop of checks.
+    if (
+        type(i) is int and type(o) is int and type(cr) is int
+        and type(cw) is int and type(cw1) is int and type(rs) is int
+        and cr >= 0 and cw >= 0 and cr + cw <= i <= MAX_TOKENS
+        and 0 <= rs <= o <= MAX_TOKENS and 0 <= cw1 <= cw
+    ):  # fmt: skip
+        return None
     for name in Usage.__slots__:
         value = getattr(usage, name)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -59,6 +69,8 @@ class Pricer:
         """
         self.catalog = catalog if catalog is not None else default_catalog()
         self.matcher = Matcher(self.catalog, cache_size=cache_size)
+        self._match = self.matcher.match
+        self._version = self.catalog.version
 
     def match(self, provider: str | None, model: str | None, server_address: str | None = None) -> Match | None:
         """Return the catalog entry that bills *model* at *provider*, or ``None``."""
@@ -86,13 +98,20 @@ class Pricer:
             A :class:`Cost`; its status says ``priced``, ``unpriced``, ``no_usage`` or
             ``invalid_usage`` and amounts are set only when priced.
         """
-        version = self.catalog.version
-        if usage is None:
-            return Cost(STATUS_NO_USAGE, catalog_version=version, reason="the call reported no token usage")
-        problem = usage_problem(usage)
-        if problem is not None:
-            return Cost(STATUS_INVALID, catalog_version=version, reason_code=problem[0], reason=problem[1])
-        found = self.matcher.match(provider, model, server_address)
+        version = self._version
+        found = self._match(provider, model, server_address)
+        if usage is None or (problem := usage_problem(usage)) is not None:
+            # Not priced, but the catalog entry (when there is one) still names the model, so a
+            # failed call and a priced call of one model share one metric series.
+            code, reason = ("no_usage", "the call reported no token usage") if usage is None else problem  # type: ignore[misc]
+            return Cost(
+                STATUS_NO_USAGE if usage is None else STATUS_INVALID,
+                provider=found.provider if found else None,
+                model=found.entry.model_id if found else None,
+                catalog_version=version,
+                reason_code=code,
+                reason=reason,
+            )
         if found is None:
             return Cost(
                 STATUS_UNPRICED,
@@ -102,19 +121,11 @@ class Pricer:
             )
         entry = found.entry
         inp, out, cread, cwrite, req, tier = compute_cost(entry.prices_at(at_ns), usage)
+        # positional: this runs for every priced call
         return Cost(
-            STATUS_PRICED,
-            total_usd=inp + out + cread + cwrite + req,
-            input_usd=inp,
-            output_usd=out,
-            cache_read_usd=cread,
-            cache_write_usd=cwrite,
-            request_usd=req,
-            provider=found.provider,
-            model=entry.model_id,
-            catalog_version=version,
-            tier_above=tier,
-        )
+            STATUS_PRICED, inp + out + cread + cwrite + req, inp, out, cread, cwrite, req,
+            found.provider, entry.model_id, version, tier,
+        )  # fmt: skip
 
 
 _default: Pricer | None = None

@@ -108,6 +108,16 @@ def provider_from_address(address: str | None) -> str | None:
     return None
 
 
+def semconv_provider_name(provider: str) -> str:
+    """Return the OpenTelemetry ``gen_ai.provider.name`` value for a catalog provider id.
+
+    The first name listed for a provider is its OpenTelemetry value where one exists
+    (``bedrock`` -> ``aws.bedrock``); other strings are returned unchanged.
+    """
+    names = _PROVIDER_NAMES.get(provider)
+    return names[0] if names else provider
+
+
 def known_providers() -> tuple[str, ...]:
     """Return every catalog provider id this module knows a name for."""
     return tuple(_PROVIDER_NAMES)
