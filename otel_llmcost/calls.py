@@ -70,11 +70,24 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 (_PROVIDER, _RESPONSE_MODEL, _REQUEST_MODEL, _OPERATION, _INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _CACHE_WRITE_1H,
  _REASONING, _SERVER, _ERROR, _SESSION_ID, _SESSION_NAME, _SESSION_PATH, _USER) = range(len(_FIELDS))  # fmt: skip
+_TEXT_SLOTS = (
+    _PROVIDER,
+    _RESPONSE_MODEL,
+    _REQUEST_MODEL,
+    _OPERATION,
+    _SERVER,
+    _ERROR,
+    _SESSION_ID,
+    _SESSION_NAME,
+    _SESSION_PATH,
+    _USER,
+)
 _TOKEN_SLOTS = (_INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _CACHE_WRITE_1H, _REASONING)
 _PRIMARY = tuple(keys[0] for _, keys in _FIELDS)
 # Names other conventions use; a span with none of them (the usual case) takes the fast path.
 _VARIANTS = frozenset(key for _, keys in _FIELDS for key in keys[1:])
 _PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+_PROPERTY_NAMES: dict[str, str] = {}  # property key -> attribute name, built as keys are asked for
 _COST_KEYS = (sc.LLM_COST_STATUS, sc.LLM_COST_TOTAL_USD)
 
 
@@ -239,23 +252,31 @@ def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | Non
     else:
         properties = {}
         for key in property_keys:
-            value = get(_PROPERTY_PREFIX + key)
+            name = _PROPERTY_NAMES.get(key)
+            if name is None:
+                name = _PROPERTY_NAMES[key] = _PROPERTY_PREFIX + key
+            value = get(name)
             if value is not None:
-                properties[key] = str(value)
-    request_model = _str(found[_REQUEST_MODEL])
+                properties[key] = value if type(value) is str else str(value)
+    # Attribute values are almost always str already; convert only the rare other ones.
+    for slot in _TEXT_SLOTS:
+        value = found[slot]
+        if value is not None and type(value) is not str:
+            found[slot] = _str(value)
+    request_model = found[_REQUEST_MODEL] or None
     return LLMCall(
-        _str(found[_PROVIDER]),
-        _str(found[_RESPONSE_MODEL]) or request_model,
+        found[_PROVIDER] or None,
+        found[_RESPONSE_MODEL] or request_model,
         request_model,
-        _str(found[_OPERATION]),
+        found[_OPERATION] or None,
         usage,
         usage_error,
         usage_code,
-        _str(found[_SERVER]),
-        _str(found[_ERROR]),
-        _str(found[_SESSION_ID]),
-        _str(found[_SESSION_NAME]),
-        _str(found[_SESSION_PATH]),
-        _str(found[_USER]),
+        found[_SERVER],
+        found[_ERROR],
+        found[_SESSION_ID],
+        found[_SESSION_NAME],
+        found[_SESSION_PATH],
+        found[_USER],
         properties,
     )

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -153,3 +154,56 @@ def test_demo_serve_keeps_metrics_up() -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_configure_adds_processor_to_the_provider_the_app_already_set() -> None:
+    # The global tracer provider can be set once per process, so this runs in a fresh one.
+    code = """
+import otel_llmcost
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+app_provider = TracerProvider()
+exporter = InMemorySpanExporter()
+app_provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(app_provider)
+setup = otel_llmcost.configure(prometheus_port=0)
+assert setup.tracer_provider is app_provider
+with otel_llmcost.session("s-1"):
+    trace.get_tracer("app").start_span("chat", attributes={
+        "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100}).end()
+# the app's own exporter sees the session stamped at start; money is in the recorder
+(span,) = exporter.get_finished_spans()
+assert span.attributes["session.id"] == "s-1"
+print(setup.recorder.total_cost())
+setup.shutdown()
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert Decimal(out.stdout.strip()) == Decimal("0.0035")
+
+
+def test_configure_creates_and_sets_a_provider_when_none_is_set() -> None:
+    code = """
+import otel_llmcost
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+setup = otel_llmcost.configure(prometheus_port=0, service_name="billing-api")
+assert trace.get_tracer_provider() is setup.tracer_provider
+assert isinstance(setup.tracer_provider, TracerProvider)
+trace.get_tracer("app").start_span("chat", attributes={
+    "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5",
+    "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100}).end()
+print(setup.recorder.total_cost(), setup.tracer_provider.resource.attributes["service.name"])
+setup.shutdown()
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"}
+    )
+    assert out.returncode == 0, out.stderr
+    total, service = out.stdout.split()
+    assert (Decimal(total), service) == (Decimal("0.0045"), "billing-api")

@@ -212,3 +212,21 @@ def test_sums_over_many_spans_match_exact_decimal(pipeline: Pipeline) -> None:
         expected += Decimal(repr((out.attributes or {})["llm.cost.total_usd"]))
     assert pipeline.recorder.total_cost() == expected
     assert expected == (sum(range(1000, 3000)) * Decimal("2.5") + 7 * sum(range(2000)) * Decimal(10)) / 10**6
+
+
+def test_session_survives_a_hop_through_w3c_headers(pipeline: Pipeline) -> None:
+    # Service A injects its context into outgoing HTTP headers; service B extracts it and makes
+    # the LLM call. The default propagators (tracecontext + baggage) carry the session across.
+    from opentelemetry import propagate
+
+    headers: dict[str, str] = {}
+    with otel_llmcost.session("s-hop", name="checkout"), otel_llmcost.user("u-hop"):
+        propagate.inject(headers)
+    assert "baggage" in headers and "u-hop" in headers["baggage"]
+    token = context.attach(propagate.extract(headers))
+    try:
+        out = emit(pipeline, CHAT)
+    finally:
+        context.detach(token)
+    a = out.attributes or {}
+    assert (a["session.id"], a["llm.session.name"], a["user.id"]) == ("s-hop", "checkout", "u-hop")
