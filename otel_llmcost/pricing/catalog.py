@@ -8,8 +8,8 @@ per token, and every problem in a file is reported with the file, the entry and 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -405,18 +405,10 @@ def load_catalog(paths: Sequence[Path] | None = None) -> Catalog:
     return Catalog(entries=tuple(entries), version=version, display_names=names)
 
 
-_default: Catalog | None = None
-_default_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
     """Return the built-in catalog, loaded on first use (importing the package does not load it)."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = load_catalog()
-    return _default
+    return load_catalog()
 
 
 def _plain(value: Decimal) -> str:

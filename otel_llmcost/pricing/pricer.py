@@ -6,7 +6,7 @@ and the CLI all price through :meth:`Pricer.price`.
 
 from __future__ import annotations
 
-import threading
+import functools
 
 from .catalog import Catalog, default_catalog
 from .compute import STATUS_INVALID, STATUS_NO_USAGE, STATUS_PRICED, STATUS_UNPRICED, Cost, Usage, compute_cost
@@ -128,15 +128,7 @@ class Pricer:
         )  # fmt: skip
 
 
-_default: Pricer | None = None
-_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=1)
 def default_pricer() -> Pricer:
     """Return the process-wide pricer over the built-in catalog (created on first use)."""
-    global _default
-    if _default is None:
-        with _lock:
-            if _default is None:
-                _default = Pricer()
-    return _default
+    return Pricer()
