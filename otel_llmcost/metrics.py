@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 OTHER = "other"
+_MAX_ROUTES = 8192
 UNKNOWN = "unknown"
 COST_BUCKETS_USD = (0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 # Bucket boundaries advised by the GenAI semantic conventions for these two histograms.
@@ -204,7 +205,10 @@ class Recorder:
         self._operation_cap = self._caps["operation"] = _Capped(50)
         self._error_cap = self._caps["error_type"] = _Capped(50)
         self._dim_caps = tuple((dim, self._caps[dim]) for dim in dims)
+        self._session_name_at = dims.index("session_name") if "session_name" in dims else -1
         self._series: dict[tuple[str, ...], _Series] = {}
+        # raw label values -> (series, caps that folded a value): one lookup per call once seen
+        self._routes: dict[tuple[str, ...], tuple[_Series, tuple[_Capped, ...]]] = {}
         self._skipped: dict[str, int] = {}
 
     # --- recording --------------------------------------------------------------------------
@@ -227,28 +231,19 @@ class Recorder:
             model = (call.model or "").lower() or UNKNOWN
         operation = call.operation or UNKNOWN
         props = call.properties
+        raw_key: tuple[str, ...] = (provider, model, operation)
+        if self._dim_caps:
+            values = [props.get(dim) or "" for dim in self.dimensions]
+            if self._session_name_at >= 0:
+                values[self._session_name_at] = call.session_name or ""
+            raw_key += tuple(values)
         with self._lock:
-            # Label caps, inlined: the common case is one set lookup per label.
-            if provider not in self._provider_cap.seen:
-                provider = self._provider_cap.admit(provider)
-            if model not in self._model_cap.seen:
-                model = self._model_cap.admit(model)
-            if operation not in self._operation_cap.seen:
-                operation = self._operation_cap.admit(operation)
-            key: tuple[str, ...] = (provider, model, operation)
-            if self._dim_caps:
-                values = []
-                for dim, cap in self._dim_caps:
-                    value = call.session_name if dim == "session_name" else props.get(dim)
-                    if not value:
-                        value = ""
-                    elif value not in cap.seen:
-                        value = cap.admit(value)
-                    values.append(value)
-                key += tuple(values)
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = _Series()
+            route = self._routes.get(raw_key)
+            if route is None:
+                route = self._route(raw_key)
+            series, folded = route
+            for cap in folded:  # values folded into "other" are counted every time they occur
+                cap.overflow += 1
             rkey = (sc.STATUS_ERROR if error else sc.STATUS_OK, status)
             series.requests[rkey] = series.requests.get(rkey, 0) + 1
             total = cost.total_usd
@@ -273,6 +268,28 @@ class Recorder:
                 if dhist is None:
                     dhist = series.durations[error_type] = HistogramPoint.empty(DURATION_BUCKETS_S)
                 dhist.observe(duration_s)
+
+    def _route(self, raw_key: tuple[str, ...]) -> tuple[_Series, tuple[_Capped, ...]]:
+        """Apply the label caps to *raw_key* and return its series (memoised while there is room)."""
+        caps = (self._provider_cap, self._model_cap, self._operation_cap, *(cap for _, cap in self._dim_caps))
+        labels: list[str] = []
+        folded: list[_Capped] = []
+        for cap, value in zip(caps, raw_key, strict=True):
+            if value and value not in cap.seen:
+                admitted = cap.admit(value)
+                if admitted is OTHER:
+                    cap.overflow -= 1  # counted by the caller, on every occurrence
+                    folded.append(cap)
+                value = admitted
+            labels.append(value)
+        key = tuple(labels)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Series()
+        route = (series, tuple(folded))
+        if len(self._routes) < _MAX_ROUTES:
+            self._routes[raw_key] = route
+        return route
 
     def record_skip(self, reason: str) -> None:
         """Count a GenAI span that could not be priced because its data was bad or pricing failed."""

@@ -131,8 +131,10 @@ class CostSpanProcessor(SpanProcessor):
             try:
                 values = current_attributes(parent_context)
                 if values:
-                    existing = span.attributes or {}
-                    span.set_attributes({k: v for k, v in values.items() if k not in existing})
+                    existing = _attributes(span)
+                    missing = {k: v for k, v in values.items() if k not in existing}
+                    if missing:
+                        span.set_attributes(missing)
             except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
                 self.recorder.record_skip("context_error")
                 self._log_once("stamping session context", exc)
