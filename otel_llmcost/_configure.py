@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry, start_http_server
 
-from . import config
+from . import _state, config
 from .export import PeriodicCostMetricReader, PrometheusCostMetricReader, cost_meter_provider
 from .metrics import Recorder
 from .pricing import Pricer
@@ -184,6 +184,7 @@ def configure(
                 fan_out.add_span_processor(each)
             inner = fan_out
         processor = CostSpanProcessor(inner, pricer=pricer, recorder=recorder)
+        _state.install(recorder, pricer)
         provider.add_span_processor(processor)
 
         registry = CollectorRegistry(auto_describe=True)

@@ -14,51 +14,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-from . import semconv as sc
+from ._spans import add_cost_attributes, cost_attributes, span_attributes
+from ._state import IN_LLM_CALL, cover, is_covered
 from .calls import LLMCall, extract_call, is_priced
 from .context import current_attributes
 from .metrics import Recorder
-from .pricing import STATUS_INVALID, STATUS_PRICED, Cost, Pricer, default_pricer
+from .pricing import STATUS_INVALID, Cost, Pricer, default_pricer
 
 __all__ = ["CostSpanProcessor", "cost_attributes"]
 
 _log = logging.getLogger(__name__)
-
-
-def cost_attributes(cost: Cost) -> dict[str, Any]:
-    """Return the ``llm.cost.*`` span attributes for *cost* (amounts only when priced)."""
-    attrs: dict[str, Any] = {}
-    _add_cost_attributes(attrs, cost)
-    return attrs
-
-
-def _add_cost_attributes(attrs: dict[str, Any], cost: Cost) -> None:
-    total = cost.total_usd
-    if cost.status == STATUS_PRICED and total is not None:
-        attrs.update(
-            {
-                sc.LLM_COST_STATUS: STATUS_PRICED,
-                sc.LLM_COST_PRICING_VERSION: cost.catalog_version,
-                sc.LLM_COST_TOTAL_USD: float(total),
-                sc.LLM_COST_INPUT_USD: float(cost.input_usd or 0),
-                sc.LLM_COST_OUTPUT_USD: float(cost.output_usd or 0),
-                sc.LLM_COST_CACHE_READ_USD: float(cost.cache_read_usd or 0),
-                sc.LLM_COST_CACHE_WRITE_USD: float(cost.cache_write_usd or 0),
-                sc.LLM_COST_REQUEST_USD: float(cost.request_usd or 0),
-                sc.LLM_COST_PRICING_MODEL: cost.model,
-                sc.LLM_COST_PRICING_PROVIDER: cost.provider,
-            }
-        )
-        return
-    attrs[sc.LLM_COST_STATUS] = cost.status
-    if cost.catalog_version:
-        attrs[sc.LLM_COST_PRICING_VERSION] = cost.catalog_version
-    if cost.reason:
-        attrs[sc.LLM_COST_REASON] = cost.reason
 
 
 def price_call(pricer: Pricer, call: LLMCall, at_ns: int | None) -> Cost:
@@ -127,11 +96,14 @@ class CostSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Stamp session, user and custom properties from the context's baggage onto the span."""
+        if get_value(IN_LLM_CALL, parent_context):
+            # another instrumentation's span inside one of our priced calls: ours carries the cost
+            cover(span.context.span_id)
         if self.stamp_context:
             try:
                 values = current_attributes(parent_context)
                 if values:
-                    existing = _attributes(span)
+                    existing = span_attributes(span)
                     missing = {k: v for k, v in values.items() if k not in existing}
                     if missing:
                         span.set_attributes(missing)
@@ -145,8 +117,8 @@ class CostSpanProcessor(SpanProcessor):
         """Price the span if it is an unpriced GenAI call, count it, and hand it on."""
         out = span
         try:
-            attrs = _attributes(span)
-            if not is_priced(attrs):
+            attrs = span_attributes(span)
+            if not is_priced(attrs) and not is_covered(span.context.span_id):
                 call = extract_call(attrs, property_keys=self._dimensions)
                 if call is not None:
                     out = self._priced(span, attrs, call)
@@ -165,7 +137,7 @@ class CostSpanProcessor(SpanProcessor):
         error = call.error_type is not None or span.status.status_code is StatusCode.ERROR
         self.recorder.record(call, cost, duration_s=duration, error=error)
         merged = dict(attrs)
-        _add_cost_attributes(merged, cost)
+        add_cost_attributes(merged, cost)
         return _rebuild(span, merged)
 
     def shutdown(self) -> None:
@@ -176,19 +148,6 @@ class CostSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush the inner processor."""
         return self.inner.force_flush(timeout_millis) if self.inner is not None else True
-
-
-def _attributes(span: ReadableSpan) -> Mapping[str, Any]:
-    """Return the span's attributes as a plain mapping, to be read only.
-
-    ``ReadableSpan.attributes`` is a read-only proxy over ``BoundedAttributes``; each lookup through
-    it costs ~0.7 us, and pricing does ~30. The SDK keeps the values in a plain dict, already
-    validated, which we read directly when it is there.
-    """
-    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
-    if type(inner) is dict:
-        return inner
-    return dict(span.attributes or {})
 
 
 def _rebuild(span: ReadableSpan, attributes: dict[str, Any]) -> ReadableSpan:

@@ -51,6 +51,39 @@ ENDUSER_ID: Final = "enduser.id"
 """Older name of user.id. (registry: semconv/registry.yaml#enduser.id)"""
 
 
+# --- registry.gen_ai.written: OpenTelemetry GenAI attributes that otel-llmcost's own SDK instrumentation sets on its spans.
+
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+"""The provider's unique id of the completion. (registry: semconv/registry.yaml#gen_ai.response.id)"""
+
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+"""Why the model stopped generating, one per choice. (registry: semconv/registry.yaml#gen_ai.response.finish_reasons)"""
+
+SERVER_PORT: Final = "server.port"
+"""Server port number. (registry: semconv/registry.yaml#server.port)"""
+
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+"""The maximum number of tokens the model may generate. (registry: semconv/registry.yaml#gen_ai.request.max_tokens)"""
+
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+"""The temperature setting of the request. (registry: semconv/registry.yaml#gen_ai.request.temperature)"""
+
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+"""The top_p sampling setting of the request. (registry: semconv/registry.yaml#gen_ai.request.top_p)"""
+
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+"""Whether the response was requested as a stream. (registry: semconv/registry.yaml#gen_ai.request.stream)"""
+
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+"""The encoding formats requested in an embeddings operation. (registry: semconv/registry.yaml#gen_ai.request.encoding_formats)"""
+
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+"""The chat history sent to the model, as JSON; only when message content capture is opted in. (registry: semconv/registry.yaml#gen_ai.input.messages)"""
+
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+"""The messages the model returned, as JSON; only when message content capture is opted in. (registry: semconv/registry.yaml#gen_ai.output.messages)"""
+
+
 # --- registry.llm.input_variants: Names older GenAI conventions, OpenLLMetry, OpenLIT and OpenInference use for the same facts; read only.
 
 VARIANT_GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"

@@ -1,0 +1,223 @@
+"""One instrumented LLM call: its span, its price and its metrics, written at the call site.
+
+Every SDK instrumentation builds an :class:`LLMCallSpan` when a call starts and ends it with an
+:class:`Outcome` (or an exception). The span gets the GenAI attributes and its ``llm.cost.*``
+attributes *before* it ends (the SDK freezes it at ``end()``), and the metrics are recorded here,
+for every call, whether or not the span is sampled. The span processor sees the cost on the span
+and neither prices nor counts it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context, set_value
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from .. import semconv as sc
+from .._spans import add_cost_attributes, span_attributes
+from .._state import IN_LLM_CALL, cover, current_pricer, current_recorder
+from ..calls import LLMCall
+from ..context import current_attributes
+from ..pricing import STATUS_ESTIMATED, STATUS_PRICED, STATUS_PROVIDER_REPORTED, Cost, Usage
+
+__all__ = ["LLMCallSpan", "Outcome", "error_type_of"]
+
+_PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a finished call reported, as one SDK instrumentation reads it from the response.
+
+    Attributes:
+        usage: token counts in OpenTelemetry semantics (input includes cache, output reasoning);
+            ``None`` when the provider reported none.
+        response_model: the model that answered.
+        response_id: the provider's id of the response.
+        finish_reasons: why generation stopped, one per choice.
+        estimated: the usage was counted locally, not reported by the provider.
+        provider_cost: a cost the provider itself reported (USD), used as the price.
+        attributes: further span attributes to set (e.g. ``gen_ai.response.*`` extras).
+    """
+
+    usage: Usage | None = None
+    response_model: str | None = None
+    response_id: str | None = None
+    finish_reasons: Sequence[str] = ()
+    estimated: bool = False
+    provider_cost: Decimal | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+def error_type_of(exc: BaseException) -> str:
+    """Return the ``error.type`` of an exception: its package and class (``openai.RateLimitError``)."""
+    cls = type(exc)
+    package = cls.__module__.split(".", 1)[0]
+    return cls.__qualname__ if package == "builtins" else f"{package}.{cls.__qualname__}"
+
+
+def _is_other_genai_span(span: trace.Span) -> bool:
+    if not span.is_recording():
+        return False
+    attrs = span_attributes(span)
+    return sc.GEN_AI_OPERATION_NAME in attrs and sc.LLM_COST_STATUS not in attrs
+
+
+class LLMCallSpan:
+    """The span, price and metrics of one instrumented LLM call."""
+
+    __slots__ = (
+        "_baggage",
+        "_done",
+        "_start",
+        "context",
+        "operation",
+        "provider",
+        "request_model",
+        "server_address",
+        "span",
+    )
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        *,
+        provider: str,
+        operation: str,
+        request_model: str | None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Start the call's span (kind CLIENT, named ``{operation} {model}``).
+
+        Args:
+            tracer: the tracer to start the span with.
+            provider: the ``gen_ai.provider.name`` value (``openai``, ``aws.bedrock``...).
+            operation: the ``gen_ai.operation.name`` value (``chat``, ``embeddings``...).
+            request_model: the model the request asked for.
+            server_address: the endpoint host (it can decide the provider that bills).
+            server_port: the endpoint port.
+            attributes: further request attributes (``gen_ai.request.*``).
+        """
+        self.provider = provider
+        self.operation = operation
+        self.request_model = request_model
+        self.server_address = server_address
+        self._done = False
+        self._baggage = current_attributes()
+        outer = trace.get_current_span()
+        if _is_other_genai_span(outer):
+            # another instrumentation's span wraps this same call: ours will carry its cost
+            cover(outer.get_span_context().span_id)
+        attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation, sc.GEN_AI_PROVIDER_NAME: provider}
+        if request_model:
+            attrs[sc.GEN_AI_REQUEST_MODEL] = request_model
+        if server_address:
+            attrs[sc.SERVER_ADDRESS] = server_address
+        if server_port:
+            attrs[sc.SERVER_PORT] = server_port
+        if attributes:
+            attrs.update((k, v) for k, v in attributes.items() if v is not None)
+        attrs.update(self._baggage)
+        name = f"{operation} {request_model}" if request_model else operation
+        self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self._start = time.perf_counter()
+        self.context: Context = set_value(IN_LLM_CALL, True, trace.set_span_in_context(self.span))
+
+    @property
+    def done(self) -> bool:
+        """Whether the call has been finished or failed."""
+        return self._done
+
+    def _call(self, outcome: Outcome | None, error_type: str | None) -> LLMCall:
+        props = {k[len(_PROPERTY_PREFIX) :]: v for k, v in self._baggage.items() if k.startswith(_PROPERTY_PREFIX)}
+        b = self._baggage
+        return LLMCall(
+            provider=self.provider,
+            model=(outcome.response_model if outcome else None) or self.request_model,
+            request_model=self.request_model,
+            operation=self.operation,
+            usage=outcome.usage if outcome else None,
+            server_address=self.server_address,
+            error_type=error_type,
+            session_id=b.get(sc.SESSION_ID),
+            session_name=b.get(sc.LLM_SESSION_NAME),
+            session_path=b.get(sc.LLM_SESSION_PATH),
+            user_id=b.get(sc.USER_ID),
+            properties=props,
+        )
+
+    def _price(self, call: LLMCall, outcome: Outcome | None) -> Cost:
+        pricer = current_pricer()
+        cost = pricer.price(call.provider, call.model, call.usage, server_address=call.server_address)
+        if outcome is None:
+            return cost
+        if outcome.provider_cost is not None:
+            return Cost(
+                STATUS_PROVIDER_REPORTED,
+                total_usd=outcome.provider_cost,
+                provider=cost.provider,
+                model=cost.model,
+                catalog_version=cost.catalog_version,
+            )
+        if outcome.estimated and cost.status == STATUS_PRICED:
+            return dataclasses.replace(cost, status=STATUS_ESTIMATED)
+        return cost
+
+    def finish(self, outcome: Outcome) -> None:
+        """End the call successfully: usage and cost onto the span, metrics counted, span ended."""
+        if self._done:
+            return
+        self._done = True
+        call = self._call(outcome, None)
+        cost = self._price(call, outcome)
+        attrs: dict[str, Any] = dict(outcome.attributes)
+        if outcome.response_model:
+            attrs[sc.GEN_AI_RESPONSE_MODEL] = outcome.response_model
+        if outcome.response_id:
+            attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
+        if outcome.finish_reasons:
+            attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(outcome.finish_reasons)
+        usage = outcome.usage
+        if usage is not None:
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            for key, value in (
+                (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
+                (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens),
+                (sc.LLM_USAGE_CACHE_CREATION_1H_INPUT_TOKENS, usage.cache_write_1h_tokens),
+                (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
+            ):
+                if value:
+                    attrs[key] = value
+        add_cost_attributes(attrs, cost)
+        self._end(call, cost, attrs, error=False)
+
+    def fail(self, exc: BaseException, *, outcome: Outcome | None = None) -> None:
+        """End the call with an error: ``error.type`` and status set, the call counted as failed."""
+        if self._done:
+            return
+        self._done = True
+        error_type = error_type_of(exc)
+        call = self._call(outcome, error_type)
+        cost = self._price(call, outcome)
+        attrs: dict[str, Any] = {sc.ERROR_TYPE: error_type}
+        add_cost_attributes(attrs, cost)
+        self.span.set_status(Status(StatusCode.ERROR, error_type))
+        self._end(call, cost, attrs, error=True)
+
+    def _end(self, call: LLMCall, cost: Cost, attrs: dict[str, Any], *, error: bool) -> None:
+        duration = time.perf_counter() - self._start
+        # metrics first and always: a sampled-out span still costs money
+        current_recorder().record(call, cost, duration_s=duration, error=error)
+        if self.span.is_recording():
+            self.span.set_attributes(attrs)
+        self.span.end()
