@@ -1,0 +1,124 @@
+"""Stream proxies: the span of a streamed call ends when the stream is exhausted, closed or fails.
+
+The proxy is a ``wrapt.ObjectProxy``, so everything the SDK's stream object offers (``.response``,
+``.close()``, helper methods) still works; iteration passes every chunk through unchanged after
+handing it to the call's :class:`~._wrap.StreamAccumulator`. The span ends, with the usage the
+stream reported (or an estimate), when the stream is exhausted, closed, leaves its ``with`` block,
+raises, or is garbage-collected unfinished (a consumer that stopped reading).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import wrapt
+
+from ._call import LLMCallSpan
+from ._wrap import StreamAccumulator, fail, finish, guarded
+
+__all__ = ["AsyncTracedStream", "TracedStream"]
+
+
+class _Traced(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
+    def __init__(self, wrapped: Any, call: LLMCallSpan, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_acc = accumulator
+
+    def _self_feed(self, item: Any) -> None:
+        guarded("reading a stream chunk", self._self_acc.feed, item)
+
+    def _self_end(self, exc: BaseException | None) -> None:
+        call = self._self_call
+        if call.done:
+            return
+        if exc is None:
+            finish(call, self._self_acc.outcome)
+        else:
+            fail(call, exc, guarded("reading a stream", self._self_acc.outcome))
+
+    def __del__(self) -> None:
+        # the application stopped reading and dropped the stream: end with what was seen
+        if not self._self_call.done:
+            self._self_end(None)
+
+
+class TracedStream(_Traced):
+    """A synchronous stream whose call span ends with the stream."""
+
+    def __iter__(self) -> TracedStream:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = next(self.__wrapped__)
+        except StopIteration:
+            self._self_end(None)
+            raise
+        except BaseException as exc:
+            self._self_end(exc)
+            raise
+        self._self_feed(item)
+        return item
+
+    def close(self) -> Any:
+        try:
+            closer = getattr(self.__wrapped__, "close", None)
+            return closer() if closer is not None else None
+        finally:
+            self._self_end(None)
+
+    def __enter__(self) -> TracedStream:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__exit__", None)
+            return exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            self._self_end(exc)
+
+
+class AsyncTracedStream(_Traced):
+    """An asynchronous stream whose call span ends with the stream."""
+
+    def __aiter__(self) -> AsyncTracedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            item = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_end(None)
+            raise
+        except BaseException as exc:
+            self._self_end(exc)
+            raise
+        self._self_feed(item)
+        return item
+
+    async def aclose(self) -> Any:
+        try:
+            closer = getattr(self.__wrapped__, "aclose", None) or getattr(self.__wrapped__, "close", None)
+            return await closer() if closer is not None else None
+        finally:
+            self._self_end(None)
+
+    async def close(self) -> Any:
+        return await self.aclose()
+
+    async def __aenter__(self) -> AsyncTracedStream:
+        enter = getattr(self.__wrapped__, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__aexit__", None)
+            return await exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            self._self_end(exc)

@@ -1,0 +1,150 @@
+"""Wrapping SDK methods so that instrumentation never breaks the application's call.
+
+An SDK module describes each method it wraps with a :class:`CallHooks`: how to start the call's
+span from the arguments, how to read the :class:`Outcome` from the response, and, for a stream,
+the accumulator that reads it chunk by chunk. The wrappers here do the rest, the same way for
+every SDK: the wrapped method's own result and exceptions pass through unchanged; a failure in our
+code is logged once, counted in ``llm_cost_spans_skipped_total{reason="instrumentation_error"}``
+and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+
+from .._state import current_recorder
+from ._call import LLMCallSpan, Outcome
+
+__all__ = [
+    "CallHooks",
+    "StreamAccumulator",
+    "Wrapper",
+    "async_wrapper",
+    "fail",
+    "finish",
+    "guarded",
+    "log_once",
+    "sync_wrapper",
+]
+
+_log = logging.getLogger("otel_llmcost.instrumentation")
+_logged: set[str] = set()
+ERROR_REASON = "instrumentation_error"
+
+
+def log_once(what: str, exc: BaseException) -> None:
+    """Log a failure of our own code once per kind, and count it."""
+    current_recorder().record_skip(ERROR_REASON)
+    if what not in _logged:
+        _logged.add(what)
+        _log.warning("otel-llmcost: %s failed (%s: %s); the call itself is unaffected", what, type(exc).__name__, exc)
+
+
+def guarded(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run our own code; on failure log once, count, and return ``None``."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+        log_once(what, exc)
+        return None
+
+
+class StreamAccumulator(Protocol):
+    """Reads a streamed response chunk by chunk."""
+
+    def feed(self, item: Any) -> None:
+        """Take one chunk (or event) of the stream."""
+
+    def outcome(self) -> Outcome:
+        """Return what the stream reported so far (usage, model, finish reasons...)."""
+
+
+class CallHooks(Protocol):
+    """What an SDK instrumentation provides for one wrapped method."""
+
+    def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> LLMCallSpan | None:
+        """Start the call's span from the method's arguments (``None``: do not trace this call)."""
+
+    def outcome(self, call: LLMCallSpan, result: Any) -> Outcome:
+        """Read the outcome of a call that returned *result*."""
+
+    def stream(self, call: LLMCallSpan, result: Any) -> Any:
+        """If *result* is a stream, return it wrapped (see :mod:`._stream`); else ``None``."""
+
+
+def finish(call: LLMCallSpan, read: Callable[[], Outcome]) -> None:
+    """End *call* with the outcome *read* returns; an unreadable response still ends the span."""
+    outcome = guarded("reading the response", read)
+    guarded("ending the span", call.finish, outcome if outcome is not None else Outcome())
+    _ensure_ended(call)
+
+
+def fail(call: LLMCallSpan, exc: BaseException, outcome: Outcome | None = None) -> None:
+    """End *call* as failed with *exc*."""
+    guarded("recording an error", call.fail, exc, outcome=outcome)
+    _ensure_ended(call)
+
+
+def _ensure_ended(call: LLMCallSpan) -> None:
+    if not call.done:  # our own code failed half-way: never leave the span open
+        guarded("ending the span", call.span.end)
+
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+"""The signature ``wrapt.wrap_function_wrapper`` expects."""
+
+
+def sync_wrapper(hooks: CallHooks) -> Wrapper:
+    """Return a ``wrapt`` wrapper tracing a synchronous SDK method with *hooks*."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = guarded("starting a span", hooks.start, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = otel_context.attach(call.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            fail(call, exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        streamed = guarded("wrapping a stream", hooks.stream, call, result)
+        if streamed is not None:
+            return streamed
+        finish(call, lambda: hooks.outcome(call, result))
+        return result
+
+    return wrapper
+
+
+def async_wrapper(
+    hooks: CallHooks,
+) -> Callable[[Callable[..., Awaitable[Any]], Any, tuple[Any, ...], dict[str, Any]], Any]:
+    """Return a ``wrapt`` wrapper tracing an ``async`` SDK method with *hooks*."""
+
+    async def wrapper(
+        wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        call = guarded("starting a span", hooks.start, instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = otel_context.attach(call.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            fail(call, exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        streamed = guarded("wrapping a stream", hooks.stream, call, result)
+        if streamed is not None:
+            return streamed
+        finish(call, lambda: hooks.outcome(call, result))
+        return result
+
+    return wrapper
