@@ -24,14 +24,10 @@ CHARS_PER_TOKEN = 4
 @functools.lru_cache(maxsize=8)
 def _encoding(model: str) -> Any:
     """Return a tiktoken encoding for an OpenAI-family *model* if one loads offline, else ``None``."""
-    try:
-        import tiktoken
-    except ImportError:
-        return None
-    try:
-        return tiktoken.encoding_for_model(model)
-    except Exception:  # noqa: BLE001 - unknown model or no network to fetch the BPE file
-        return None
+    # tiktoken downloads its BPE files on first use; with no network that can hang, so until an
+    # encoding is shipped for offline use every model takes the documented estimate.
+    del model
+    return None
 
 
 def count_tokens(text: str, model: str | None = None) -> int:
