@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from . import _state, config
 from .export import PeriodicCostMetricReader, PrometheusCostMetricReader, cost_meter_provider
+from .instrumentation import INSTRUMENTORS, instrument_installed
 from .metrics import Recorder
 from .pricing import Pricer
 from .processor import CostSpanProcessor
@@ -41,6 +42,7 @@ class LLMCostSetup:
         meter_provider: the meter provider holding the cost metric readers (not made global).
         prometheus_address: ``(host, port)`` of the /metrics endpoint, or ``None`` when off or failed.
         prometheus_error: why the endpoint could not start, if it could not.
+        instrumentors: the SDK instrumentors configure() turned on.
         registry: the Prometheus registry behind the endpoint.
     """
 
@@ -51,11 +53,15 @@ class LLMCostSetup:
     registry: CollectorRegistry
     prometheus_address: tuple[str, int] | None = None
     prometheus_error: str | None = None
+    instrumentors: list[Any] = field(default_factory=list)
     _server: Any = field(default=None, repr=False)
 
     def shutdown(self) -> None:
         """Flush and stop everything :func:`configure` started."""
         global _current
+        for instrumentor in self.instrumentors:
+            instrumentor.uninstrument()
+        self.instrumentors = []
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -102,6 +108,19 @@ def _otlp_metric_exporter() -> Any:
     return HttpMetricExporter()
 
 
+def _sdks(instrument: bool | Sequence[str] | None) -> list[str]:
+    if instrument is None:
+        raw = config.env_str(config.OTEL_LLMCOST_INSTRUMENT).strip().lower()
+        instrument = (
+            True if raw == "all" else False if raw == "none" else [s.strip() for s in raw.split(",") if s.strip()]
+        )
+    if instrument is True:
+        return list(INSTRUMENTORS)
+    if instrument is False:
+        return []
+    return list(instrument)
+
+
 def configure(
     *,
     tracer_provider: TracerProvider | None = None,
@@ -112,6 +131,7 @@ def configure(
     max_dimension_values: int | None = None,
     pricer: Pricer | None = None,
     span_processors: Sequence[SpanProcessor] = (),
+    instrument: bool | Sequence[str] | None = None,
 ) -> LLMCostSetup:
     """Make this process report LLM costs: priced spans, cost metrics, a Prometheus endpoint.
 
@@ -136,6 +156,8 @@ def configure(
         pricer: the pricer to use; default the built-in catalog.
         span_processors: processors (e.g. ``BatchSpanProcessor(your_exporter)``) that receive every
             span with its cost attributes, in addition to the OTLP exporter.
+        instrument: which installed provider SDKs to instrument: ``True`` all, ``False`` none, or
+            names (``openai``, ``anthropic``, ``google.genai``, ``botocore``); env ``OTEL_LLMCOST_INSTRUMENT``.
 
     Returns:
         The :class:`LLMCostSetup`.
@@ -204,5 +226,6 @@ def configure(
             except OSError as exc:
                 setup.prometheus_error = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                 _log.warning("otel-llmcost: Prometheus endpoint not started: %s", setup.prometheus_error)
+        setup.instrumentors = instrument_installed(_sdks(instrument), tracer_provider=provider)
         _current = setup
         return setup

@@ -14,9 +14,12 @@ __all__ = [
     "ConfigError",
     "EnvVar",
     "OTEL_LLMCOST_DIMENSIONS",
+    "OTEL_LLMCOST_INSTRUMENT",
     "OTEL_LLMCOST_MAX_DIMENSION_VALUES",
     "OTEL_LLMCOST_PROMETHEUS_HOST",
     "OTEL_LLMCOST_PROMETHEUS_PORT",
+    "OTEL_LLMCOST_STREAM_INCLUDE_USAGE",
+    "env_bool",
     "env_int",
     "env_list",
     "env_str",
@@ -68,11 +71,26 @@ OTEL_LLMCOST_MAX_DIMENSION_VALUES = EnvVar(
     "Distinct values kept per dimension; further values are folded into 'other' and counted.",
 )
 
+OTEL_LLMCOST_INSTRUMENT = EnvVar(
+    "OTEL_LLMCOST_INSTRUMENT",
+    "all",
+    "Which installed SDKs configure() instruments: 'all', 'none', or a comma-separated list of "
+    "openai, anthropic, google.genai, botocore.",
+)
+OTEL_LLMCOST_STREAM_INCLUDE_USAGE = EnvVar(
+    "OTEL_LLMCOST_STREAM_INCLUDE_USAGE",
+    "false",
+    "true: ask OpenAI-compatible APIs to report usage on streams (adds stream_options.include_usage "
+    "to streaming requests that do not set stream_options). Changes the request; off by default.",
+)
+
 ALL_ENV_VARS = (
     OTEL_LLMCOST_PROMETHEUS_PORT,
     OTEL_LLMCOST_PROMETHEUS_HOST,
     OTEL_LLMCOST_DIMENSIONS,
     OTEL_LLMCOST_MAX_DIMENSION_VALUES,
+    OTEL_LLMCOST_INSTRUMENT,
+    OTEL_LLMCOST_STREAM_INCLUDE_USAGE,
 )
 
 
@@ -100,6 +118,20 @@ def env_int(
             var.name, raw, f"expected a number from {minimum} to {maximum if maximum is not None else 'any'}"
         )
     return value
+
+
+def env_bool(var: EnvVar, environ: Mapping[str, str] | None = None) -> bool:
+    """Return the variable as a boolean (true/false, 1/0, yes/no, on/off).
+
+    Raises:
+        ConfigError: the value is none of those.
+    """
+    raw = env_str(var, environ).lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(var.name, raw, "expected true or false")
 
 
 def env_list(var: EnvVar, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:

@@ -242,6 +242,7 @@ def run_demo(
         prometheus_port=(port if port is not None else None) if serve else 0,
         dimensions=("environment", "feature", "session_name", "user_tier"),
         span_processors=[SimpleSpanProcessor(exporter)],
+        instrument=False,  # the demo's calls are simulated spans, not SDK calls
     )
     tracer = provider.get_tracer("otel_llmcost.demo")
     rng = random.Random(seed)

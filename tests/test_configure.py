@@ -48,7 +48,9 @@ def setups() -> Iterator[list[otel_llmcost.LLMCostSetup]]:
 
 def test_prometheus_endpoint_serves_cost_metrics(setups: list[otel_llmcost.LLMCostSetup]) -> None:
     provider = TracerProvider()
-    setup = otel_llmcost.configure(tracer_provider=provider, prometheus_port=free_port(), dimensions=("feature",))
+    setup = otel_llmcost.configure(
+        tracer_provider=provider, prometheus_port=free_port(), dimensions=("feature",), instrument=False
+    )
     setups.append(setup)
     assert otel_llmcost.configure() is setup  # a second call returns the first setup
     with otel_llmcost.properties(feature="search"):
@@ -66,7 +68,7 @@ def test_port_in_use_is_reported_not_raised(setups: list[otel_llmcost.LLMCostSet
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        setup = otel_llmcost.configure(tracer_provider=TracerProvider(), prometheus_port=port)
+        setup = otel_llmcost.configure(tracer_provider=TracerProvider(), prometheus_port=port, instrument=False)
         setups.append(setup)
     assert setup.prometheus_address is None
     assert setup.prometheus_error is not None and str(port) in setup.prometheus_error
@@ -109,7 +111,7 @@ def test_otlp_export_when_standard_variables_are_set(
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         provider = TracerProvider()
-        setup = otel_llmcost.configure(tracer_provider=provider, prometheus_port=0)
+        setup = otel_llmcost.configure(tracer_provider=provider, prometheus_port=0, instrument=False)
         provider.get_tracer("t").start_span("chat gpt-4o", attributes=CHAT).end()
         setup.processor.force_flush()
         setup.meter_provider.force_flush()
@@ -168,7 +170,7 @@ app_provider = TracerProvider()
 exporter = InMemorySpanExporter()
 app_provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(app_provider)
-setup = otel_llmcost.configure(prometheus_port=0)
+setup = otel_llmcost.configure(prometheus_port=0, instrument=False)
 assert setup.tracer_provider is app_provider
 with otel_llmcost.session("s-1"):
     trace.get_tracer("app").start_span("chat", attributes={
@@ -192,7 +194,7 @@ def test_configure_creates_and_sets_a_provider_when_none_is_set() -> None:
 import otel_llmcost
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-setup = otel_llmcost.configure(prometheus_port=0, service_name="billing-api")
+setup = otel_llmcost.configure(prometheus_port=0, service_name="billing-api", instrument=False)
 assert trace.get_tracer_provider() is setup.tracer_provider
 assert isinstance(setup.tracer_provider, TracerProvider)
 trace.get_tracer("app").start_span("chat", attributes={

@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+from collections.abc import Iterable
 from typing import Any
+
+from ..config import ConfigError
 
 __all__ = ["INSTRUMENTORS", "instrument_installed"]
 
@@ -32,15 +35,22 @@ def _installed(name: str) -> bool:
         return False
 
 
-def instrument_installed(**kwargs: Any) -> list[str]:
-    """Instrument every supported SDK that is installed; return the names instrumented.
+def instrument_installed(only: Iterable[str] | None = None, **kwargs: Any) -> list[Any]:
+    """Instrument every supported SDK that is installed; return the instrumentors now active.
 
     An SDK whose version is outside the supported range is skipped with a log line, as
     ``opentelemetry-instrument`` does; keyword arguments (``tracer_provider=``) go to each instrumentor.
+
+    Args:
+        only: SDK names (keys of :data:`INSTRUMENTORS`) to consider; default all of them.
     """
+    wanted = set(INSTRUMENTORS) if only is None else set(only)
+    unknown = wanted - set(INSTRUMENTORS)
+    if unknown:
+        raise ConfigError("instrument", ",".join(sorted(unknown)), f"known SDKs: {', '.join(INSTRUMENTORS)}")
     done = []
     for sdk, (module, cls_name) in INSTRUMENTORS.items():
-        if not _installed(sdk):
+        if sdk not in wanted or not _installed(sdk):
             continue
         try:
             instrumentor = getattr(importlib.import_module(module), cls_name)()
@@ -50,5 +60,5 @@ def instrument_installed(**kwargs: Any) -> list[str]:
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(**kwargs)
         if instrumentor.is_instrumented_by_opentelemetry:
-            done.append(sdk)
+            done.append(instrumentor)
     return done
