@@ -132,6 +132,7 @@ def configure(
     pricer: Pricer | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     instrument: bool | Sequence[str] | None = None,
+    export_traces: bool = True,
 ) -> LLMCostSetup:
     """Make this process report LLM costs: priced spans, cost metrics, a Prometheus endpoint.
 
@@ -158,6 +159,8 @@ def configure(
             span with its cost attributes, in addition to the OTLP exporter.
         instrument: which installed provider SDKs to instrument: ``True`` all, ``False`` none, or
             names (``openai``, ``anthropic``, ``google.genai``, ``botocore``); env ``OTEL_LLMCOST_INSTRUMENT``.
+        export_traces: export priced spans by OTLP when the OTLP variables are set. ``False`` when
+            something else (e.g. the ``opentelemetry-instrument`` distro) already exports the spans.
 
     Returns:
         The :class:`LLMCostSetup`.
@@ -195,7 +198,7 @@ def configure(
                 provider = TracerProvider(resource=resource)
                 trace.set_tracer_provider(provider)
         inners = list(span_processors)
-        if _otlp_wanted("TRACES"):
+        if export_traces and _otlp_wanted("TRACES"):
             inners.append(_otlp_span_processor())
         inner: SpanProcessor | None = None
         if len(inners) == 1:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 
@@ -19,7 +20,15 @@ from opentelemetry.context import create_key
 from .metrics import Recorder
 from .pricing import Pricer, default_pricer
 
-__all__ = ["IN_LLM_CALL", "cover", "current_pricer", "current_recorder", "install", "is_covered"]
+__all__ = [
+    "IN_LLM_CALL",
+    "configure_if_needed",
+    "cover",
+    "current_pricer",
+    "current_recorder",
+    "install",
+    "is_covered",
+]
 
 IN_LLM_CALL = create_key("otel_llmcost.in_llm_call")
 """Context key set while one of our instrumented calls is in progress."""
@@ -36,6 +45,24 @@ def install(recorder: Recorder, pricer: Pricer | None = None) -> None:
     global _recorder, _pricer
     _recorder = recorder
     _pricer = pricer
+
+
+def configure_if_needed() -> None:
+    """Run :func:`otel_llmcost.configure` with its defaults unless something installed a recorder.
+
+    This is the ``opentelemetry-instrument`` path: the distro has set up the SDK and then loads our
+    instrumentors by entry point, with no call to configure(). Without this, their metrics would
+    go to a private recorder that nothing exports. A bad setting is logged, never raised.
+    """
+    if _recorder is not None:
+        return
+    from ._configure import configure  # configure imports this module
+
+    try:
+        # the distro exports the spans already; ours only adds pricing and the metrics
+        configure(instrument=False, export_traces=False)
+    except ValueError as exc:
+        logging.getLogger(__name__).warning("otel-llmcost: not configured: %s", exc)
 
 
 def current_recorder() -> Recorder:

@@ -13,6 +13,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 from wrapt import wrap_function_wrapper
 
+from .._state import configure_if_needed
 from ..version import __version__
 from ._wrap import CallHooks, Wrapper, async_wrapper, sync_wrapper
 
@@ -34,7 +35,9 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Base of otel-llmcost's instrumentors; a subclass lists its targets and builds their hooks.
 
     Subclasses set ``_instruments`` (requirement strings) and implement :meth:`targets`. Passing
-    ``tracer_provider=`` to :meth:`instrument` uses that provider, else the global one.
+    ``tracer_provider=`` to :meth:`instrument` uses that provider; without it the global one is used
+    and, unless :func:`otel_llmcost.configure` already ran, it is run with its defaults (the
+    ``opentelemetry-instrument`` path), so cost metrics are exported.
     """
 
     _instruments: ClassVar[Collection[str]] = ()
@@ -48,6 +51,9 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         raise NotImplementedError
 
     def _instrument(self, **kwargs: Any) -> None:
+        if kwargs.get("tracer_provider") is None:
+            # loaded by opentelemetry-instrument (or called bare): make sure money reaches metrics
+            configure_if_needed()
         tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider"))
         self._wrapped: list[Target] = []
         for target, hooks in self.targets(tracer, **kwargs):
