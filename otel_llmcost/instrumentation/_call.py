@@ -56,11 +56,22 @@ class Outcome:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Namespace packages shared by many libraries: the library is their second part.
+_NAMESPACE_PACKAGES = frozenset({"google", "azure"})
+
+
 def error_type_of(exc: BaseException) -> str:
-    """Return the ``error.type`` of an exception: its package and class (``openai.RateLimitError``)."""
+    """Return the ``error.type`` of an exception: its library and class (``openai.RateLimitError``).
+
+    The library is the top-level package, or its first two parts for namespace packages
+    (``google.genai.ClientError``).
+    """
     cls = type(exc)
-    package = cls.__module__.split(".", 1)[0]
-    return cls.__qualname__ if package == "builtins" else f"{package}.{cls.__qualname__}"
+    parts = cls.__module__.split(".")
+    if parts[0] == "builtins":
+        return cls.__qualname__
+    package = ".".join(parts[:2]) if parts[0] in _NAMESPACE_PACKAGES and len(parts) > 1 else parts[0]
+    return f"{package}.{cls.__qualname__}"
 
 
 def _is_other_genai_span(span: trace.Span) -> bool:

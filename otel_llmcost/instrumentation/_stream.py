@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
+from opentelemetry import context as otel_context
 
 from ._call import LLMCallSpan
 from ._wrap import StreamAccumulator, fail, finish, guarded
@@ -50,6 +51,9 @@ class TracedStream(_Traced):
         return self
 
     def __next__(self) -> Any:
+        # The SDK may send its request or read the network lazily, inside next(): run it in the
+        # call's context so spans it starts are children of ours (and covered by it).
+        token = otel_context.attach(self._self_call.context)
         try:
             item = next(self.__wrapped__)
         except StopIteration:
@@ -58,6 +62,8 @@ class TracedStream(_Traced):
         except BaseException as exc:
             self._self_end(exc)
             raise
+        finally:
+            otel_context.detach(token)
         self._self_feed(item)
         return item
 
@@ -89,6 +95,7 @@ class AsyncTracedStream(_Traced):
         return self
 
     async def __anext__(self) -> Any:
+        token = otel_context.attach(self._self_call.context)
         try:
             item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
@@ -97,6 +104,8 @@ class AsyncTracedStream(_Traced):
         except BaseException as exc:
             self._self_end(exc)
             raise
+        finally:
+            otel_context.detach(token)
         self._self_feed(item)
         return item
 
