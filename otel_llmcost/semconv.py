@@ -6,6 +6,15 @@ semconv/; the test suite fails when this file and the registry drift.
 
 from typing import Final
 
+# --- registry.llmcost.bedrock: OpenTelemetry attributes otel-llmcost's Bedrock instrumentation sets on its spans.
+
+CLOUD_REGION: Final = "cloud.region"
+"""The AWS region the Bedrock Runtime client called (OpenTelemetry cloud.region, the region of the called destination). (registry: semconv/bedrock.yaml#cloud.region)"""
+
+AWS_REQUEST_ID: Final = "aws.request_id"
+"""The AWS request id of the call, as returned in the x-amzn-RequestId response header (OpenTelemetry aws.request_id). (registry: semconv/bedrock.yaml#aws.request_id)"""
+
+
 # --- registry.gen_ai.input: OpenTelemetry GenAI semantic-convention attributes that otel-llmcost reads.
 
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"

@@ -81,6 +81,29 @@ def _is_other_genai_span(span: trace.Span) -> bool:
     return sc.GEN_AI_OPERATION_NAME in attrs and sc.LLM_COST_STATUS not in attrs
 
 
+def _outcome_attributes(outcome: Outcome) -> dict[str, Any]:
+    attrs: dict[str, Any] = dict(outcome.attributes)
+    if outcome.response_model:
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = outcome.response_model
+    if outcome.response_id:
+        attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
+    if outcome.finish_reasons:
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(outcome.finish_reasons)
+    usage = outcome.usage
+    if usage is not None:
+        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+        attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+        for key, value in (
+            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
+            (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens),
+            (sc.LLM_USAGE_CACHE_CREATION_1H_INPUT_TOKENS, usage.cache_write_1h_tokens),
+            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
+        ):
+            if value:
+                attrs[key] = value
+    return attrs
+
+
 class LLMCallSpan:
     """The span, price and metrics of one instrumented LLM call."""
 
@@ -190,37 +213,27 @@ class LLMCallSpan:
         self._done = True
         call = self._call(outcome, None)
         cost = self._price(call, outcome)
-        attrs: dict[str, Any] = dict(outcome.attributes)
-        if outcome.response_model:
-            attrs[sc.GEN_AI_RESPONSE_MODEL] = outcome.response_model
-        if outcome.response_id:
-            attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
-        if outcome.finish_reasons:
-            attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(outcome.finish_reasons)
-        usage = outcome.usage
-        if usage is not None:
-            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
-            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-            for key, value in (
-                (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
-                (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens),
-                (sc.LLM_USAGE_CACHE_CREATION_1H_INPUT_TOKENS, usage.cache_write_1h_tokens),
-                (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
-            ):
-                if value:
-                    attrs[key] = value
+        attrs = _outcome_attributes(outcome)
         add_cost_attributes(attrs, cost)
         self._end(call, cost, attrs, error=False)
 
-    def fail(self, exc: BaseException, *, outcome: Outcome | None = None) -> None:
-        """End the call with an error: ``error.type`` and status set, the call counted as failed."""
+    def fail(self, exc: BaseException, *, outcome: Outcome | None = None, error_type: str | None = None) -> None:
+        """End the call with an error: ``error.type`` and status set, the call counted as failed.
+
+        Args:
+            exc: the exception the call raised.
+            outcome: what the call reported before failing (a stream cut off midway); its usage
+                is priced, as the provider bills what it generated.
+            error_type: the ``error.type`` to record; default :func:`error_type_of` *exc*.
+        """
         if self._done:
             return
         self._done = True
-        error_type = error_type_of(exc)
+        error_type = error_type or error_type_of(exc)
         call = self._call(outcome, error_type)
         cost = self._price(call, outcome)
-        attrs: dict[str, Any] = {sc.ERROR_TYPE: error_type}
+        attrs = _outcome_attributes(outcome) if outcome is not None else {}
+        attrs[sc.ERROR_TYPE] = error_type
         add_cost_attributes(attrs, cost)
         self.span.set_status(Status(StatusCode.ERROR, error_type))
         self._end(call, cost, attrs, error=True)

@@ -25,6 +25,7 @@ class _Traced(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = accumulator
+        self._self_it: Any = None  # the iterator, for streams that are iterable but not iterators
 
     def _self_feed(self, item: Any) -> None:
         guarded("reading a stream chunk", self._self_acc.feed, item)
@@ -55,7 +56,11 @@ class TracedStream(_Traced):
         # call's context so spans it starts are children of ours (and covered by it).
         token = otel_context.attach(self._self_call.context)
         try:
-            item = next(self.__wrapped__)
+            it = self._self_it
+            if it is None:
+                wrapped = self.__wrapped__
+                it = self._self_it = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+            item = next(it)
         except StopIteration:
             self._self_end(None)
             raise
@@ -97,7 +102,11 @@ class AsyncTracedStream(_Traced):
     async def __anext__(self) -> Any:
         token = otel_context.attach(self._self_call.context)
         try:
-            item = await self.__wrapped__.__anext__()
+            it = self._self_it
+            if it is None:
+                wrapped = self.__wrapped__
+                it = self._self_it = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+            item = await it.__anext__()
         except StopAsyncIteration:
             self._self_end(None)
             raise

@@ -1,0 +1,475 @@
+"""A local HTTP server that answers like the Amazon Bedrock Runtime API, for integration tests.
+
+Speaks just enough of the rest-json wire format for a real ``boto3.client("bedrock-runtime")``
+(the model id is URL-encoded in the path, ``us.anthropic.claude-...-v1%3A0``):
+
+* ``POST /model/{modelId}/converse``: a Converse JSON response with ``usage`` (Bedrock semantics:
+  ``inputTokens`` excludes cache reads and writes, ``totalTokens`` includes them).
+* ``POST /model/{modelId}/converse-stream``: ``application/vnd.amazon.eventstream`` messages
+  (``messageStart``, ``contentBlockDelta``..., ``messageStop``, ``metadata``), binary-framed with
+  their CRCs so botocore's decoder verifies them (:func:`encode_event`).
+* ``POST /model/{modelId}/invoke``: an Anthropic Messages response body, plus the
+  ``x-amzn-bedrock-*-token-count`` headers Bedrock adds to every InvokeModel response.
+* ``POST /model/{modelId}/invoke-with-response-stream``: ``chunk`` events wrapping Anthropic stream
+  events, the last one carrying ``amazon-bedrock-invocationMetrics``.
+* ``POST /model/{modelId}/count-tokens`` and the control plane's ``GET /foundation-models``: calls
+  that are not LLM calls.
+* Errors on demand, chosen by the model id (:data:`ERROR_MODELS`): the ``x-amzn-ErrorType`` header and
+  a JSON ``message``, as Bedrock sends them; :data:`STREAM_ERROR_MODEL` fails inside the stream.
+
+Token counts are a pure function of the request (:func:`usage_for`) so a test can compute the bill.
+Knobs for bad responses: :attr:`FakeBedrockServer.cut_stream_after` (close the socket after that many
+stream events), :attr:`FakeBedrockServer.omit_usage` (answer, or end a stream cleanly, without any
+usage report) and :attr:`FakeBedrockServer.truncate_body` (an InvokeModel body cut off midway).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+__all__ = [
+    "ERROR_MODELS",
+    "REPLY_TEXT",
+    "STREAM_ERROR_MODEL",
+    "FakeBedrockServer",
+    "RecordedRequest",
+    "ServedUsage",
+    "encode_event",
+    "serve",
+    "usage_for",
+]
+
+REPLY_TEXT = "Hello from the fake Bedrock server."
+"""The assistant's reply to every request (streamed one word per delta)."""
+
+ERROR_MODELS: Mapping[str, tuple[int, str, str]] = {
+    "throttled.model-v1:0": (429, "ThrottlingException", "Too many requests, please wait before trying again."),
+    "broken.model-v1:0": (500, "InternalServerException", "The server encountered an internal error."),
+    "unavailable.model-v1:0": (503, "ServiceUnavailableException", "The service is temporarily unavailable."),
+    "invalid.model-v1:0": (400, "ValidationException", "The provided model identifier is invalid."),
+}
+"""Model id -> (HTTP status, error code, message) answered instead of a result."""
+
+STREAM_ERROR_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
+"""Streams of this model fail midway with a ``modelStreamErrorException`` event."""
+
+_CACHE_READ = 1536
+_CACHE_WRITE = 512
+_CACHE_WRITE_1H = 128
+_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
+
+
+@dataclass(frozen=True)
+class ServedUsage:
+    """The usage the server reports for one request, in Bedrock's terms (input excludes cache)."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read: int = 0
+    cache_write: int = 0
+    cache_write_1h: int = 0
+
+    @property
+    def total_input(self) -> int:
+        """Every input token, cache reads and writes included (OpenTelemetry's input count)."""
+        return self.input_tokens + self.cache_read + self.cache_write
+
+    def converse(self) -> dict[str, Any]:
+        """The Converse ``usage`` object."""
+        out: dict[str, Any] = {
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "totalTokens": self.total_input + self.output_tokens,
+        }
+        if self.cache_read or self.cache_write:
+            out["cacheReadInputTokens"] = self.cache_read
+            out["cacheWriteInputTokens"] = self.cache_write
+        if self.cache_write:
+            details = [{"ttl": "1h", "inputTokens": self.cache_write_1h}] if self.cache_write_1h else []
+            if self.cache_write > self.cache_write_1h:
+                details.append({"ttl": "5m", "inputTokens": self.cache_write - self.cache_write_1h})
+            out["cacheDetails"] = details
+        return out
+
+    def anthropic(self) -> dict[str, Any]:
+        """The Anthropic Messages ``usage`` object."""
+        return {
+            "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_write,
+            "cache_read_input_tokens": self.cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cache_write - self.cache_write_1h,
+                "ephemeral_1h_input_tokens": self.cache_write_1h,
+            },
+            "output_tokens": self.output_tokens,
+        }
+
+    def invocation_metrics(self) -> dict[str, Any]:
+        """The ``amazon-bedrock-invocationMetrics`` of a streamed InvokeModel call."""
+        return {
+            "inputTokenCount": self.input_tokens,
+            "outputTokenCount": self.output_tokens,
+            "invocationLatency": 420,
+            "firstByteLatency": 120,
+            "cacheReadInputTokenCount": self.cache_read,
+            "cacheWriteInputTokenCount": self.cache_write,
+        }
+
+    def headers(self) -> dict[str, str]:
+        """The token-count headers of an InvokeModel response."""
+        return {
+            "X-Amzn-Bedrock-Input-Token-Count": str(self.input_tokens),
+            "X-Amzn-Bedrock-Output-Token-Count": str(self.output_tokens),
+            "X-Amzn-Bedrock-Cache-Read-Input-Token-Count": str(self.cache_read),
+            "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": str(self.cache_write),
+            "X-Amzn-Bedrock-Invocation-Latency": "420",
+        }
+
+
+def _walk(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k, v
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+
+
+def usage_for(body: Mapping[str, Any]) -> ServedUsage:
+    """Return the usage the server reports for the request *body* (Converse or Anthropic JSON).
+
+    Uncached input is 12 plus a token per 4 characters of the texts (``text`` fields and string
+    ``content``) of ``messages`` and ``system``. A request with a cache point (``cachePoint`` block or
+    ``cache_control``) also reads 1536 and writes 512 cached tokens, 128 of those with a one-hour
+    TTL when a cache point asks for ``"ttl": "1h"``. Output is one token per word of the reply.
+    """
+    chars = 0
+    cached = one_hour = False
+    for key, value in _walk({"m": body.get("messages"), "s": body.get("system")}):
+        if key in ("text", "content", "s") and isinstance(value, str):
+            chars += len(value)
+        cached = cached or key in ("cachePoint", "cache_control")
+        one_hour = one_hour or (key == "ttl" and value == "1h")
+    return ServedUsage(
+        input_tokens=12 + chars // 4,
+        output_tokens=len(REPLY_TEXT.split()),
+        cache_read=_CACHE_READ if cached else 0,
+        cache_write=_CACHE_WRITE if cached else 0,
+        cache_write_1h=_CACHE_WRITE_1H if cached and one_hour else 0,
+    )
+
+
+def encode_event(headers: Mapping[str, str], payload: bytes) -> bytes:
+    """Encode one AWS event-stream message: prelude + CRC, string headers, payload, message CRC."""
+    encoded = b"".join(
+        struct.pack(">B", len(k)) + k.encode() + b"\x07" + struct.pack(">H", len(v.encode())) + v.encode()
+        for k, v in headers.items()
+    )
+    prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
+    message = prelude + struct.pack(">I", binascii.crc32(prelude)) + encoded + payload
+    return message + struct.pack(">I", binascii.crc32(message))
+
+
+def _event(event_type: str, payload: Mapping[str, Any]) -> bytes:
+    headers = {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"}
+    return encode_event(headers, json.dumps(payload).encode())
+
+
+def _exception(exception_type: str, message: str) -> bytes:
+    headers = {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"}
+    return encode_event(headers, json.dumps({"message": message}).encode())
+
+
+def _chunk(payload: Mapping[str, Any]) -> bytes:
+    return _event("chunk", {"bytes": base64.b64encode(json.dumps(payload).encode()).decode()})
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    model_id: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class _State:
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cut_stream_after: int | None = None
+    omit_usage: bool = False
+    truncate_body: bool = False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-bedrock/1.0"
+    timeout = 10
+    disable_nagle_algorithm = True
+
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def _record(self, model_id: str, body: dict[str, Any]) -> int:
+        path = self.path.split("?", 1)[0]
+        with self.server.state.lock:
+            self.server.state.requests.append(
+                RecordedRequest(self.command, path, model_id, dict(self.headers.items()), body)
+            )
+            return len(self.server.state.requests)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", f"req-fake-{len(self.server.state.requests)}")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send_error(self, status: int, code: str, message: str) -> None:
+        self._send_json(status, {"message": message}, {"x-amzn-ErrorType": f"{code}:{_ERROR_NAMESPACE}"})
+
+    def do_GET(self) -> None:
+        self._record("", {})
+        if self.path.split("?", 1)[0] == "/foundation-models":
+            self._send_json(200, {"modelSummaries": []})
+        else:
+            self._send_error(404, "ResourceNotFoundException", "Unknown operation.")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {}
+        parts = self.path.split("?", 1)[0].split("/")
+        if len(parts) != 4 or parts[1] != "model":
+            self._record("", body)
+            self._send_error(404, "ResourceNotFoundException", "Unknown operation.")
+            return
+        model_id, route = unquote(parts[2]), parts[3]
+        n = self._record(model_id, body if isinstance(body, dict) else {})
+        if model_id in ERROR_MODELS:
+            self._send_error(*ERROR_MODELS[model_id])
+        elif route == "converse":
+            self._converse(body)
+        elif route == "converse-stream":
+            self._stream(self._converse_events(model_id, body))
+        elif route == "invoke":
+            self._invoke(body, n)
+        elif route == "invoke-with-response-stream":
+            self._stream(self._invoke_events(model_id, body, n))
+        elif route == "count-tokens":
+            self._send_json(200, {"inputTokens": usage_for(body.get("input", {}).get("converse", {})).input_tokens})
+        else:
+            self._send_error(404, "ResourceNotFoundException", "Unknown operation.")
+
+    def _converse(self, body: dict[str, Any]) -> None:
+        payload: dict[str, Any] = {
+            "output": {"message": {"role": "assistant", "content": [{"text": REPLY_TEXT}]}},
+            "stopReason": "end_turn",
+            "usage": usage_for(body).converse(),
+            "metrics": {"latencyMs": 420},
+        }
+        if self.server.state.omit_usage:
+            del payload["usage"]
+        self._send_json(200, payload)
+
+    def _invoke(self, body: dict[str, Any], n: int) -> None:
+        usage = usage_for(body)
+        payload = {
+            "id": f"msg_bdrk_fake{n}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [{"type": "text", "text": REPLY_TEXT}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage.anthropic(),
+        }
+        if self.server.state.omit_usage:
+            del payload["usage"]
+        if self.server.state.truncate_body:
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])  # half the promised body, then the connection drops
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send_json(200, payload, {} if self.server.state.omit_usage else usage.headers())
+
+    def _converse_events(self, model_id: str, body: dict[str, Any]) -> list[bytes]:
+        words = REPLY_TEXT.split()
+        events = [_event("messageStart", {"role": "assistant"})]
+        events += [
+            _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": w if i == 0 else " " + w}})
+            for i, w in enumerate(words)
+        ]
+        if model_id == STREAM_ERROR_MODEL:
+            return [*events[:3], _exception("modelStreamErrorException", "The model stopped unexpectedly.")]
+        events.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+        events.append(_event("messageStop", {"stopReason": "end_turn"}))
+        if not self.server.state.omit_usage:
+            events.append(_event("metadata", {"usage": usage_for(body).converse(), "metrics": {"latencyMs": 420}}))
+        return events
+
+    def _invoke_events(self, model_id: str, body: dict[str, Any], n: int) -> list[bytes]:
+        usage = usage_for(body)
+        omit = self.server.state.omit_usage
+        message = {"id": f"msg_bdrk_fake{n}", "type": "message", "role": "assistant", "model": "claude-fake"}
+        if not omit:
+            message["usage"] = {**usage.anthropic(), "output_tokens": 1}
+        events = [
+            _chunk({"type": "message_start", "message": {**message, "content": []}}),
+            _chunk({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ]
+        for i, w in enumerate(REPLY_TEXT.split()):
+            delta = {"type": "text_delta", "text": w if i == 0 else " " + w}
+            events.append(_chunk({"type": "content_block_delta", "index": 0, "delta": delta}))
+        if model_id == STREAM_ERROR_MODEL:
+            return [*events[:3], _exception("modelStreamErrorException", "The model stopped unexpectedly.")]
+        events.append(_chunk({"type": "content_block_stop", "index": 0}))
+        delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}}
+        if not omit:
+            delta["usage"] = {"output_tokens": usage.output_tokens}
+        events.append(_chunk(delta))
+        stop: dict[str, Any] = {"type": "message_stop"}
+        if not omit:
+            stop["amazon-bedrock-invocationMetrics"] = usage.invocation_metrics()
+        events.append(_chunk(stop))
+        return events
+
+    def _stream(self, events: list[bytes]) -> None:
+        cut = self.server.state.cut_stream_after
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-amzn-RequestId", f"req-fake-{len(self.server.state.requests)}")
+        self.end_headers()
+        for i, event in enumerate(events):
+            if cut is not None and i == cut:
+                # the connection drops mid-stream: no terminating chunk, the socket just closes
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: _State
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class FakeBedrockServer:
+    """The fake Bedrock Runtime API on 127.0.0.1, on a free port; start with :meth:`start` or ``with``."""
+
+    def __init__(self) -> None:
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.state = _State()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        """The client's ``endpoint_url``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of every request received so far, oldest first."""
+        with self._httpd.state.lock:
+            return list(self._httpd.state.requests)
+
+    @property
+    def cut_stream_after(self) -> int | None:
+        """Streams drop their connection after this many events (``None``: streams complete)."""
+        return self._httpd.state.cut_stream_after
+
+    @cut_stream_after.setter
+    def cut_stream_after(self, value: int | None) -> None:
+        self._httpd.state.cut_stream_after = value
+
+    @property
+    def omit_usage(self) -> bool:
+        """Responses carry no usage (no ``usage``, token-count headers or stream metadata)."""
+        return self._httpd.state.omit_usage
+
+    @omit_usage.setter
+    def omit_usage(self, value: bool) -> None:
+        self._httpd.state.omit_usage = value
+
+    @property
+    def truncate_body(self) -> bool:
+        """InvokeModel responses send half their body, then drop the connection."""
+        return self._httpd.state.truncate_body
+
+    @truncate_body.setter
+    def truncate_body(self, value: bool) -> None:
+        self._httpd.state.truncate_body = value
+
+    def start(self) -> FakeBedrockServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-bedrock", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeBedrockServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def serve() -> Iterator[FakeBedrockServer]:
+    """Run a :class:`FakeBedrockServer` for the duration of the block."""
+    with FakeBedrockServer() as server:
+        yield server
