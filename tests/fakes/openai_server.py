@@ -6,8 +6,14 @@ Speaks just enough of the wire format for the official ``openai`` client:
   ``text/event-stream`` of ``chat.completion.chunk`` events ending in ``data: [DONE]`` (plus a final
   ``choices: []`` chunk carrying ``usage`` when ``stream_options.include_usage`` is true).
 * ``POST /v1/embeddings``: float or base64 vectors, with ``usage``.
+* ``POST /v1/responses``: a JSON ``response``, or with ``"stream": true`` the Responses API's
+  named events (``response.created``, ``response.output_text.delta``..., ``response.completed``
+  carrying the usage).
+* Azure OpenAI's paths (``/openai/deployments/{deployment}/chat/completions?api-version=...``)
+  answer as the ``/v1`` ones do.
 * Errors on demand, chosen by the request's ``model`` (see :data:`ERROR_MODELS`), with OpenAI's
-  ``{"error": {...}}`` body.
+  ``{"error": {...}}`` body; :data:`MALFORMED_MODEL` gets a 200 whose body is not JSON, and
+  :data:`CUT_STREAM_MODEL` a stream the server cuts off after :data:`CUT_AFTER_CHUNKS` chunks.
 
 Token counts are a pure function of the request (:func:`chat_usage`, :func:`embedding_usage`) so a
 test can compute the exact bill; every request is also kept in :attr:`FakeOpenAIServer.requests`.
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import socket
 import struct
 import sys
 import threading
@@ -29,8 +37,11 @@ from typing import Any
 
 __all__ = [
     "CREATED",
+    "CUT_AFTER_CHUNKS",
+    "CUT_STREAM_MODEL",
     "EMBEDDING_DIMENSIONS",
     "ERROR_MODELS",
+    "MALFORMED_MODEL",
     "REPLY_TEXT",
     "SNAPSHOTS",
     "ChatUsage",
@@ -39,6 +50,7 @@ __all__ = [
     "chat_usage",
     "embedding_usage",
     "response_model",
+    "responses_usage",
     "serve",
 ]
 
@@ -56,6 +68,7 @@ SNAPSHOTS: Mapping[str, str] = {
     "o4-mini": "o4-mini-2025-04-16",
     # a deployment name no catalog knows, served by a model it does: only the response model prices it
     "acme-router": "gpt-4o-mini-2024-07-18",
+    "cut-stream": "gpt-4o-mini-2024-07-18",  # CUT_STREAM_MODEL: what was streamed before the cut is priced
 }
 """Request model -> the dated snapshot the response names; other models are echoed unchanged."""
 
@@ -66,7 +79,18 @@ ERROR_MODELS: Mapping[str, tuple[int, str, str | None, str]] = {
 }
 """Request model -> (HTTP status, error type, error code, message) answered instead of a result."""
 
+MALFORMED_MODEL = "malformed-json"
+"""Request model answered with status 200 and a truncated, unparseable JSON body."""
+
+CUT_STREAM_MODEL = "cut-stream"
+"""Request model whose stream the server cuts off (closes the connection) midway; it answers as gpt-4o-mini."""
+
+CUT_AFTER_CHUNKS = 3
+"""What a :data:`CUT_STREAM_MODEL` stream sends before the cut: this many ``chat.completion.chunk`` events
+(the role chunk, then words), or the Responses API's opening events and this many text deltas."""
+
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_AZURE_PATH = re.compile(r"^/openai/(?:deployments/[^/]+/|v1/)?")
 
 
 def response_model(request_model: str) -> str:
@@ -95,6 +119,16 @@ class ChatUsage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def as_responses_json(self) -> dict[str, Any]:
+        """The usage as the Responses API reports it."""
+        return {
+            "input_tokens": self.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": self.cached_tokens},
+            "output_tokens": self.completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+            "total_tokens": self.total_tokens,
+        }
+
     def as_json(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,
@@ -110,6 +144,14 @@ class ChatUsage:
         }
 
 
+def _usage_for(model: str, prompt_chars: int) -> ChatUsage:
+    prompt = 100 + prompt_chars
+    cached = (prompt // 2) // 64 * 64
+    reasoning = 32 if model.startswith(_REASONING_PREFIXES) else 0
+    completion = len(REPLY_TEXT.split()) + reasoning
+    return ChatUsage(prompt, completion, cached, reasoning)
+
+
 def chat_usage(body: Mapping[str, Any]) -> ChatUsage:
     """Return the usage the server reports for the chat request *body*.
 
@@ -118,12 +160,23 @@ def chat_usage(body: Mapping[str, Any]) -> ChatUsage:
     tokens are the reply's words plus, for reasoning models (o-series, gpt-5), 32 reasoning tokens.
     """
     messages = body.get("messages") or []
-    prompt = 100 + sum(_text_length(m.get("content")) for m in messages if isinstance(m, dict))
-    cached = (prompt // 2) // 64 * 64
-    model = str(body.get("model", ""))
-    reasoning = 32 if model.startswith(_REASONING_PREFIXES) else 0
-    completion = len(REPLY_TEXT.split()) + reasoning
-    return ChatUsage(prompt, completion, cached, reasoning)
+    chars = sum(_text_length(m.get("content")) for m in messages if isinstance(m, dict))
+    return _usage_for(str(body.get("model", "")), chars)
+
+
+def responses_usage(body: Mapping[str, Any]) -> ChatUsage:
+    """Return the usage the server reports for the Responses API request *body*.
+
+    The same rule as :func:`chat_usage`, over the ``instructions`` and the ``input`` (a string, or
+    items whose ``content`` is a string or a list of parts with ``text``).
+    """
+    items = body.get("input")
+    chars = _text_length(body.get("instructions"))
+    if isinstance(items, str):
+        chars += len(items)
+    elif isinstance(items, list):
+        chars += sum(_text_length(item.get("content")) for item in items if isinstance(item, dict))
+    return _usage_for(str(body.get("model", "")), chars)
 
 
 def embedding_usage(body: Mapping[str, Any]) -> int:
@@ -131,6 +184,12 @@ def embedding_usage(body: Mapping[str, Any]) -> int:
     inputs = body.get("input")
     items = [inputs] if isinstance(inputs, str) else list(inputs or [])
     return sum(len(str(item)) + 1 for item in items)
+
+
+def _output_message(status: str, text: str | None) -> dict[str, Any]:
+    """A Responses API ``message`` output item (no content until its text is known)."""
+    content = [] if text is None else [{"type": "output_text", "text": text, "annotations": []}]
+    return {"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content}
 
 
 @dataclass
@@ -141,6 +200,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    target: str = ""
+    """The request target as sent: the path with its query string."""
 
 
 @dataclass
@@ -172,7 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
         return data if isinstance(data, dict) else {}
 
     def _send_json(self, status: int, payload: Mapping[str, Any]) -> None:
-        data = json.dumps(payload).encode()
+        self._send_raw(status, json.dumps(payload).encode())
+
+    def _send_raw(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -187,23 +250,46 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+
+    def _cut(self) -> None:
+        """Drop the connection mid-body, as a crashed upstream or a proxy timeout does."""
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+
     # --- routes -----------------------------------------------------------------------------
 
     def do_POST(self) -> None:
         body = self._read_json()
         path = self.path.split("?", 1)[0]
         with self.server.state.lock:
-            self.server.state.requests.append(RecordedRequest("POST", path, dict(self.headers.items()), body))
+            self.server.state.requests.append(
+                RecordedRequest("POST", path, dict(self.headers.items()), body, self.path)
+            )
         model = str(body.get("model", ""))
+        route = _AZURE_PATH.sub("/v1/", path)
         if model in ERROR_MODELS:
             self._send_error(*ERROR_MODELS[model])
-        elif path == "/v1/chat/completions":
+        elif model == MALFORMED_MODEL:
+            self._send_raw(200, b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [')
+        elif route == "/v1/chat/completions":
             if body.get("stream"):
                 self._chat_stream(body)
             else:
                 self._chat(body)
-        elif path == "/v1/embeddings":
+        elif route == "/v1/embeddings":
             self._embeddings(body)
+        elif route == "/v1/responses":
+            if body.get("stream"):
+                self._responses_stream(body)
+            else:
+                self._send_json(200, self._response_object(body, "completed"))
         else:
             self._send_error(404, "invalid_request_error", "unknown_url", f"Unknown request URL: POST {path}.")
 
@@ -253,15 +339,65 @@ class _Handler(BaseHTTPRequestHandler):
         if include_usage:
             events.append({**base, "choices": [], "usage": chat_usage(body).as_json()})
 
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        for event in events:
+        self._start_stream()
+        for i, event in enumerate(events):
+            if body["model"] == CUT_STREAM_MODEL and i == CUT_AFTER_CHUNKS:
+                self._cut()
+                return
             self._chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")  # the terminating zero-length chunk
+
+    def _response_object(self, body: dict[str, Any], status: str) -> dict[str, Any]:
+        done = status == "completed"
+        return {
+            "id": f"resp_fake{len(self.server.state.requests)}",
+            "object": "response",
+            "created_at": CREATED,
+            "status": status,
+            "model": response_model(str(body["model"])),
+            "output": [_output_message("completed", REPLY_TEXT)] if done else [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": responses_usage(body).as_responses_json() if done else None,
+        }
+
+    def _responses_stream(self, body: dict[str, Any]) -> None:
+        """Stream the Responses API's events, in the order (and with the fields) OpenAI sends them."""
+        words = REPLY_TEXT.split()
+        part = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": self._response_object(body, "in_progress")},
+            {"type": "response.output_item.added", "output_index": 0, "item": _output_message("in_progress", None)},
+            {
+                "type": "response.content_part.added",
+                **part,
+                "part": {"type": "output_text", "text": "", "annotations": []},
+            },
+        ]
+        events += [
+            {"type": "response.output_text.delta", **part, "delta": w if i == 0 else " " + w, "logprobs": []}
+            for i, w in enumerate(words)
+        ]
+        events += [
+            {"type": "response.output_text.done", **part, "text": REPLY_TEXT, "logprobs": []},
+            {
+                "type": "response.content_part.done",
+                **part,
+                "part": {"type": "output_text", "text": REPLY_TEXT, "annotations": []},
+            },
+            {"type": "response.output_item.done", "output_index": 0, "item": _output_message("completed", REPLY_TEXT)},
+            {"type": "response.completed", "response": self._response_object(body, "completed")},
+        ]
+        self._start_stream()
+        for seq, event in enumerate(events):
+            if body["model"] == CUT_STREAM_MODEL and seq == 3 + CUT_AFTER_CHUNKS:  # 3 opening events, then the deltas
+                self._cut()
+                return
+            data = json.dumps({**event, "sequence_number": seq}).encode()
+            self._chunk(b"event: " + event["type"].encode() + b"\ndata: " + data + b"\n\n")
+        self._chunk(b"")
 
     def _embeddings(self, body: dict[str, Any]) -> None:
         inputs = body.get("input")

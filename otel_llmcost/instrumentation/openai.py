@@ -1,0 +1,494 @@
+"""Instrumentation of the ``openai`` SDK: chat completions, the Responses API and embeddings.
+
+Every ``create`` (and ``parse``) call of ``client.chat.completions``, ``client.responses`` and
+``client.embeddings``, sync and async, becomes a priced GenAI span, counted in the cost metrics
+whether or not the span is sampled.
+
+- **Provider.** An OpenAI-compatible client calls every endpoint "openai"; the endpoint bills. The
+  provider is read from the client's base URL host (:func:`endpoint_of`): ``*.openai.azure.com`` is
+  ``azure.ai.openai``, ``api.groq.com`` is ``groq``, and so on; an ``AzureOpenAI`` client on an
+  unknown host is Azure too; any other host (vLLM on localhost, a gateway) is ``openai``. Only the
+  host goes on the span (``server.address``): never the URL's path, query string (Azure URLs can
+  carry an ``api-key``) or credentials.
+- **Usage.** OpenAI's token semantics already match OpenTelemetry's: ``prompt_tokens`` includes
+  ``cached_tokens``, ``completion_tokens`` includes ``reasoning_tokens``.
+- **Streams.** The span ends when the stream is exhausted, closed or fails. Usage comes from the
+  final chunk (chat, with ``stream_options={"include_usage": True}``) or the ``response.completed``
+  event. A stream that ends without usage, or is cut off, is counted locally
+  (:mod:`._tokens`) and its cost marked ``estimated``.
+- **Opt-in: ask for stream usage.** With ``OTEL_LLMCOST_STREAM_INCLUDE_USAGE=true`` (or
+  ``OpenAIInstrumentor().instrument(include_stream_usage=True)``) a streaming chat request that sets
+  no ``stream_options`` is sent with ``stream_options={"include_usage": True}``, so the bill is
+  exact. This CHANGES THE REQUEST and the stream: the server then sends one more chunk, whose
+  ``choices`` list is empty (code reading ``chunk.choices[0]`` unguarded fails on it), and an
+  OpenAI-compatible server that does not know the option may reject the request.
+- **Raw responses.** ``with_raw_response`` calls are priced from the parsed body (``parse()``
+  memoises, so the application gets the same object); ``with_streaming_response`` bodies, and raw
+  streams, belong to the application and are counted with cost status ``no_usage``.
+- Message content is never recorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar, cast
+from urllib.parse import urlsplit
+
+from openai.lib.azure import BaseAzureClient
+from opentelemetry.context import get_value
+from opentelemetry.trace import Tracer
+
+from .. import semconv as sc
+from .._state import IN_LLM_CALL
+from ..config import OTEL_LLMCOST_STREAM_INCLUDE_USAGE, ConfigError, env_bool
+from ..pricing import Usage, provider_from_address, semconv_provider_name
+from ._base import LLMCostInstrumentor, Target
+from ._call import LLMCallSpan, Outcome
+from ._stream import AsyncTracedStream, TracedStream
+from ._tokens import estimate_usage
+from ._wrap import CallHooks
+
+__all__ = [
+    "OpenAIInstrumentor",
+    "endpoint_of",
+    "provider_for_host",
+]
+
+# The header the SDK's with_raw_response ("true") and with_streaming_response ("stream") add.
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+
+
+# --- endpoint -> provider -------------------------------------------------------------------------
+
+
+def provider_for_host(host: str | None, *, azure_client: bool = False) -> str:
+    """Return the ``gen_ai.provider.name`` of an OpenAI-compatible endpoint.
+
+    Args:
+        host: the base URL's host name.
+        azure_client: the call was made with an ``AzureOpenAI`` client (Azure on any host).
+
+    Returns:
+        The provider's OpenTelemetry name (``azure.ai.openai``, ``groq``...), ``openai`` for a host
+        no catalog provider is known by.
+    """
+    provider = provider_from_address(host) or ("azure" if azure_client else "openai")
+    return semconv_provider_name(provider)
+
+
+def endpoint_of(client: Any) -> tuple[str, str | None, int | None]:
+    """Return ``(gen_ai.provider.name, host, port)`` of an ``openai`` client's base URL.
+
+    Only the host and port are read: the path, query string and any credentials in the URL are not.
+    The port is ``None`` when the URL uses its scheme's default.
+    """
+    url = getattr(client, "base_url", None)
+    return _endpoint(str(url) if url is not None else "", isinstance(client, BaseAzureClient))
+
+
+@functools.lru_cache(maxsize=256)  # a process talks to a handful of endpoints, on every call
+def _endpoint(url: str, azure_client: bool) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a number: no port to report
+        port = None
+    host = parts.hostname or None
+    return provider_for_host(host, azure_client=azure_client), host, port
+
+
+# --- reading requests and responses ---------------------------------------------------------------
+
+
+def _get(obj: Any, key: str) -> Any:
+    """A field of a request part, given as a dict or as an SDK model."""
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _texts(content: Any) -> list[str]:
+    """The text of a message's content: a string, or a list of parts carrying ``text``."""
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, Sequence):
+        return [t for part in content if isinstance(t := _get(part, "text"), str)]
+    return []
+
+
+def _tool_texts(message: Any) -> list[str]:
+    out = []
+    for call in _get(message, "tool_calls") or ():
+        function = _get(call, "function")
+        out += [t for key in ("name", "arguments") if isinstance(t := _get(function, key), str)]
+    return out
+
+
+def _json_text(value: Any) -> list[str]:
+    if not isinstance(value, (Mapping, list, tuple)):
+        return []
+    try:
+        return [json.dumps(value, default=str)]
+    except (TypeError, ValueError):
+        return []
+
+
+def _chat_usage(usage: Any, provider: str) -> tuple[Usage | None, Decimal | None]:
+    """Usage (OpenTelemetry semantics, which OpenAI's already are) and a provider-reported cost."""
+    if usage is None:
+        return None, None
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    cached = _int(getattr(prompt_details, "cached_tokens", None))
+    cached = cached or _int(getattr(usage, "prompt_cache_hit_tokens", None))  # DeepSeek's spelling
+    reasoning = _int(getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None))
+    result = Usage(
+        input_tokens=_int(getattr(usage, "prompt_tokens", None)),
+        output_tokens=_int(getattr(usage, "completion_tokens", None)),
+        cache_read_tokens=cached,
+        cache_write_tokens=_int(getattr(prompt_details, "cache_write_tokens", None)),
+        reasoning_tokens=reasoning,
+    )
+    # OpenRouter bills in USD credits and reports the charge itself: that is the price
+    cost = _number(getattr(usage, "cost", None)) if provider == "openrouter" else None
+    return result, Decimal(str(cost)) if cost is not None else None
+
+
+def _responses_usage(usage: Any) -> Usage | None:
+    if usage is None:
+        return None
+    input_details = getattr(usage, "input_tokens_details", None)
+    return Usage(
+        input_tokens=_int(getattr(usage, "input_tokens", None)),
+        output_tokens=_int(getattr(usage, "output_tokens", None)),
+        cache_read_tokens=_int(getattr(input_details, "cached_tokens", None)),
+        cache_write_tokens=_int(getattr(input_details, "cache_write_tokens", None)),
+        reasoning_tokens=_int(getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None)),
+    )
+
+
+class _Call(LLMCallSpan):
+    """An OpenAI call: its span, and what reading its response needs from the request."""
+
+    __slots__ = ("raw", "request", "streaming")
+
+    raw: str | None  # with_raw_response / with_streaming_response mode, from the request headers
+    request: Mapping[str, Any]  # the keyword arguments, kept to estimate a stream's prompt
+    streaming: bool
+
+
+# --- hooks ----------------------------------------------------------------------------------------
+
+
+class _Hooks:
+    """What the wrappers call for one kind of OpenAI call (see :class:`._wrap.CallHooks`)."""
+
+    operation: ClassVar[str]
+
+    def __init__(self, tracer: Tracer, *, is_async: bool, include_stream_usage: bool = False) -> None:
+        self.tracer = tracer
+        self.is_async = is_async
+        self.include_stream_usage = include_stream_usage
+
+    def request_attributes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``gen_ai.request.*`` attributes of the call."""
+        return {}
+
+    def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call | None:
+        """Start the call's span."""
+        if get_value(IN_LLM_CALL):  # an SDK helper calling another wrapped method: counted once, outside
+            return None
+        provider, host, port = endpoint_of(getattr(instance, "_client", None))
+        streaming = kwargs.get("stream") is True
+        attrs = self.request_attributes(kwargs)
+        if streaming:
+            attrs[sc.GEN_AI_REQUEST_STREAM] = True
+        call = _Call(
+            self.tracer,
+            provider=provider,
+            operation=self.operation,
+            request_model=_str(kwargs.get("model")),
+            server_address=host,
+            server_port=port,
+            attributes=attrs,
+        )
+        headers = kwargs.get("extra_headers")
+        call.raw = _str(headers.get(_RAW_RESPONSE_HEADER)) if isinstance(headers, Mapping) else None
+        call.request = kwargs
+        call.streaming = streaming
+        return call
+
+    def stream(self, span: LLMCallSpan, result: Any) -> Any:
+        """Wrap a streamed result so its span ends with it."""
+        call = cast(_Call, span)  # start() made it
+        if not call.streaming or call.raw:
+            return None
+        traced = AsyncTracedStream if self.is_async else TracedStream
+        return traced(result, call, self.accumulator(call))
+
+    def outcome(self, span: LLMCallSpan, result: Any) -> Outcome:
+        """Read the usage and model of a returned (non-streamed) result."""
+        call = cast(_Call, span)
+        if call.raw:
+            if call.raw != "true" or call.streaming:
+                return Outcome()  # the body (or stream) is the application's to read
+            result = result.parse()  # with_raw_response: already read, and parse() memoises
+        return self.read(call, result)
+
+    def read(self, call: _Call, result: Any) -> Outcome:
+        """Read the outcome of a parsed response object."""
+        raise NotImplementedError
+
+    def accumulator(self, call: _Call) -> Any:
+        """Return the :class:`._wrap.StreamAccumulator` of a streamed call."""
+        raise NotImplementedError
+
+
+def _estimated(call: _Call, model: str | None, prompt: tuple[list[str], int], completion: str) -> Outcome:
+    texts, messages = prompt
+    usage = estimate_usage(model or call.request_model, texts, completion, messages=messages)
+    return Outcome(usage=usage, response_model=model, estimated=True)
+
+
+class _ChatHooks(_Hooks):
+    operation = "chat"
+
+    def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call | None:
+        call = super().start(instance, args, kwargs)
+        if (
+            call is not None
+            and call.streaming
+            and self.include_stream_usage
+            and not isinstance(kwargs.get("stream_options"), Mapping)
+            and isinstance(kwargs, dict)
+        ):
+            # the opt-in: the wrapper passes this same dict on to the SDK method
+            kwargs["stream_options"] = {"include_usage": True}
+        return call
+
+    def request_attributes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        max_tokens = _number(kwargs.get("max_completion_tokens"))
+        return {
+            sc.GEN_AI_REQUEST_MAX_TOKENS: max_tokens if max_tokens is not None else _number(kwargs.get("max_tokens")),
+            sc.GEN_AI_REQUEST_TEMPERATURE: _number(kwargs.get("temperature")),
+            sc.GEN_AI_REQUEST_TOP_P: _number(kwargs.get("top_p")),
+        }
+
+    def read(self, call: _Call, result: Any) -> Outcome:
+        usage, cost = _chat_usage(getattr(result, "usage", None), call.provider)
+        choices = getattr(result, "choices", None) or ()
+        return Outcome(
+            usage=usage,
+            provider_cost=cost,
+            response_model=_str(getattr(result, "model", None)),
+            response_id=_str(getattr(result, "id", None)),
+            finish_reasons=tuple(r for c in choices if (r := _str(getattr(c, "finish_reason", None)))),
+        )
+
+    def accumulator(self, call: _Call) -> _ChatStream:
+        return _ChatStream(call)
+
+
+def _chat_prompt(request: Mapping[str, Any]) -> tuple[list[str], int]:
+    """The texts of a chat request (roles, contents, names, tool calls, tool definitions) and its message count."""
+    messages = request.get("messages")
+    if not isinstance(messages, Sequence) or isinstance(messages, str):
+        return [], 0  # a one-shot iterable the SDK has already consumed
+    texts: list[str] = []
+    for message in messages:
+        texts += [t for key in ("role", "name") if isinstance(t := _get(message, key), str)]
+        texts += _texts(_get(message, "content")) + _tool_texts(message)
+    return texts + _json_text(request.get("tools")), len(messages)
+
+
+class _ChatStream:
+    """Reads a streamed chat completion: the usage chunk, the model, finish reasons, the text."""
+
+    __slots__ = ("call", "finish", "id", "model", "text", "usage")
+
+    def __init__(self, call: _Call) -> None:
+        self.call = call
+        self.usage: Any = None
+        self.model: str | None = None
+        self.id: str | None = None
+        self.finish: dict[int, str] = {}
+        self.text: list[str] = []  # everything billed as output, for the estimate when no usage comes
+
+    def feed(self, chunk: Any) -> None:
+        if self.model is None:
+            self.model = _str(getattr(chunk, "model", None))
+            self.id = _str(getattr(chunk, "id", None))
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        for choice in getattr(chunk, "choices", None) or ():
+            reason = _str(getattr(choice, "finish_reason", None))
+            if reason:
+                self.finish[_int(getattr(choice, "index", 0))] = reason
+            delta = getattr(choice, "delta", None)
+            if delta is None:
+                continue
+            self.text += [t for key in ("content", "refusal") if isinstance(t := getattr(delta, key, None), str)]
+            self.text += _tool_texts(delta)
+
+    def outcome(self) -> Outcome:
+        call = self.call
+        usage, cost = _chat_usage(self.usage, call.provider)
+        if usage is None:
+            out = _estimated(call, self.model, _chat_prompt(call.request), "".join(self.text))
+        else:
+            out = Outcome(usage=usage, provider_cost=cost, response_model=self.model)
+        out.response_id = self.id
+        out.finish_reasons = tuple(reason for _, reason in sorted(self.finish.items()))
+        return out
+
+
+class _ResponsesHooks(_Hooks):
+    operation = "chat"
+
+    def request_attributes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            sc.GEN_AI_REQUEST_MAX_TOKENS: _number(kwargs.get("max_output_tokens")),
+            sc.GEN_AI_REQUEST_TEMPERATURE: _number(kwargs.get("temperature")),
+            sc.GEN_AI_REQUEST_TOP_P: _number(kwargs.get("top_p")),
+        }
+
+    def read(self, call: _Call, result: Any) -> Outcome:
+        return Outcome(
+            usage=_responses_usage(getattr(result, "usage", None)),
+            response_model=_str(getattr(result, "model", None)),
+            response_id=_str(getattr(result, "id", None)),
+        )
+
+    def accumulator(self, call: _Call) -> _ResponsesStream:
+        return _ResponsesStream(call, self)
+
+
+def _responses_prompt(request: Mapping[str, Any]) -> tuple[list[str], int]:
+    """The texts of a Responses API request (instructions, input items, tools) and its message count."""
+    instructions = request.get("instructions")
+    texts = [instructions] if isinstance(instructions, str) else []
+    items = request.get("input")
+    if isinstance(items, str):
+        return [*texts, items, *_json_text(request.get("tools"))], len(texts) + 1
+    messages = len(texts)
+    for item in items if isinstance(items, Sequence) else ():
+        messages += isinstance(_get(item, "role"), str)
+        texts += _texts(_get(item, "content"))
+        texts += [t for key in ("output", "arguments", "name") if isinstance(t := _get(item, key), str)]
+    return texts + _json_text(request.get("tools")), messages
+
+
+class _ResponsesStream:
+    """Reads a Responses API event stream: the final response (with usage), or the text deltas."""
+
+    __slots__ = ("call", "hooks", "response", "text")
+
+    def __init__(self, call: _Call, hooks: _ResponsesHooks) -> None:
+        self.call = call
+        self.hooks = hooks
+        self.response: Any = None  # the latest snapshot (created, completed, incomplete, failed)
+        self.text: list[str] = []
+
+    def feed(self, event: Any) -> None:
+        response = getattr(event, "response", None)
+        if response is not None:
+            self.response = response
+            return
+        kind = getattr(event, "type", None)
+        delta = getattr(event, "delta", None)
+        # text, refusals, reasoning, tool arguments: all billed as output (audio deltas are base64)
+        if isinstance(delta, str) and isinstance(kind, str) and kind.endswith(".delta") and "audio." not in kind:
+            self.text.append(delta)
+
+    def outcome(self) -> Outcome:
+        out = self.hooks.read(self.call, self.response) if self.response is not None else Outcome()
+        if out.usage is None:
+            estimate = _estimated(
+                self.call, out.response_model, _responses_prompt(self.call.request), "".join(self.text)
+            )
+            out.usage, out.estimated = estimate.usage, True
+        return out
+
+
+class _EmbeddingsHooks(_Hooks):
+    operation = "embeddings"
+
+    def request_attributes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        encoding = _str(kwargs.get("encoding_format"))
+        return {sc.GEN_AI_REQUEST_ENCODING_FORMATS: (encoding,) if encoding else None}
+
+    def read(self, call: _Call, result: Any) -> Outcome:
+        usage = getattr(result, "usage", None)
+        return Outcome(
+            usage=Usage(input_tokens=_int(getattr(usage, "prompt_tokens", None))) if usage is not None else None,
+            response_model=_str(getattr(result, "model", None)),
+        )
+
+
+# --- the instrumentor -----------------------------------------------------------------------------
+
+_TARGETS: tuple[tuple[str, str, tuple[str, ...], type[_Hooks]], ...] = (
+    # module, sync class (the async one is "Async" + it), methods, hooks. parse() posts directly
+    # (it does not go through create()), so it is wrapped too; stream() helpers call create().
+    ("openai.resources.chat.completions", "Completions", ("create", "parse"), _ChatHooks),
+    ("openai.resources.responses", "Responses", ("create", "parse"), _ResponsesHooks),
+    ("openai.resources.embeddings", "Embeddings", ("create",), _EmbeddingsHooks),
+)
+
+
+class OpenAIInstrumentor(LLMCostInstrumentor):
+    """Prices every ``openai`` chat, Responses and embeddings call, sync and async, streamed or not.
+
+    Example::
+
+        OpenAIInstrumentor().instrument()  # or: otel_llmcost.configure()
+
+    Keyword arguments of :meth:`instrument`: ``tracer_provider`` (default the global one) and
+    ``include_stream_usage`` (default from ``OTEL_LLMCOST_STREAM_INCLUDE_USAGE``, else ``False``):
+    add ``stream_options={"include_usage": True}`` to streaming chat requests that set no
+    ``stream_options`` (this changes the request: see the module documentation).
+    """
+
+    _instruments = ("openai >= 1.40",)
+
+    def targets(self, tracer: Tracer, **kwargs: Any) -> list[tuple[Target, CallHooks]]:
+        """Return the SDK methods to wrap (those this SDK version has), each with its hooks.
+
+        Raises:
+            ConfigError: ``include_stream_usage`` is not a bool, or the environment variable is
+                not a boolean word.
+        """
+        include = kwargs.get("include_stream_usage")
+        if include is None:
+            include = env_bool(OTEL_LLMCOST_STREAM_INCLUDE_USAGE)
+        elif not isinstance(include, bool):
+            raise ConfigError("include_stream_usage", include, "expected True or False")
+        found: list[tuple[Target, CallHooks]] = []
+        for module_name, cls_name, methods, hooks_cls in _TARGETS:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:  # an API this SDK version lacks
+                continue
+            for is_async in (False, True):
+                owner = getattr(module, ("Async" if is_async else "") + cls_name, None)
+                hooks = hooks_cls(tracer, is_async=is_async, include_stream_usage=include)
+                found += [
+                    (Target(module_name, f"{owner.__name__}.{method}", is_async), hooks)
+                    for method in methods
+                    if owner is not None and callable(getattr(owner, method, None))
+                ]
+        return found
