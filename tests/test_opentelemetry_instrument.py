@@ -21,7 +21,6 @@ from otel_llmcost.pricing import Usage
 
 from .fakes.openai_server import chat_usage, serve
 
-pytest.importorskip("otel_llmcost.instrumentation.openai")
 
 APP = """
 import openai
