@@ -21,7 +21,6 @@ from otel_llmcost.pricing import Usage
 
 from .fakes.openai_server import chat_usage, serve
 
-
 APP = """
 import openai
 client = openai.OpenAI(base_url="{base_url}", api_key="test-key")
