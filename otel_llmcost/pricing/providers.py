@@ -34,6 +34,16 @@ _PROVIDER_NAMES: dict[str, tuple[str, ...]] = {
     "ibm": ("ibm.watsonx.ai", "watsonx", "ibm_watsonx"),
     "ollama": ("ollama",),
     "vllm": ("vllm",),
+    "nebius": ("nebius", "nebius_ai", "nebius_ai_studio"),
+    "novita": ("novita", "novita_ai", "novitaai"),
+    "moonshot": ("moonshot", "moonshot_ai", "moonshotai", "kimi"),
+    "qwen": ("qwen", "alibaba", "alibaba_cloud", "dashscope", "alibaba_qwen"),
+    "zhipu": ("zhipu", "zhipuai", "zhipu_ai", "z_ai", "zai", "glm"),
+    "ai21": ("ai21", "ai21_labs"),
+    "sambanova": ("sambanova", "sambanova_cloud"),
+    "hyperbolic": ("hyperbolic",),
+    "lambda": ("lambda", "lambda_labs", "lambdalabs"),
+    "minimax": ("minimax",),
 }
 
 _BY_NAME: dict[str, str] = {name: pid for pid, names in _PROVIDER_NAMES.items() for name in names}
@@ -62,6 +72,23 @@ _HOSTS: tuple[tuple[str, str], ...] = (
     ("openrouter.ai", "openrouter"),
     ("api.cerebras.ai", "cerebras"),
     ("api.deepinfra.com", "deepinfra"),
+    ("api.studio.nebius.ai", "nebius"),
+    ("api.studio.nebius.com", "nebius"),
+    ("api.tokenfactory.nebius.com", "nebius"),
+    ("api.novita.ai", "novita"),
+    ("api.moonshot.ai", "moonshot"),
+    ("api.moonshot.cn", "moonshot"),
+    ("dashscope.aliyuncs.com", "qwen"),
+    ("dashscope-intl.aliyuncs.com", "qwen"),
+    ("open.bigmodel.cn", "zhipu"),
+    ("api.z.ai", "zhipu"),
+    ("api.ai21.com", "ai21"),
+    ("api.sambanova.ai", "sambanova"),
+    ("api.hyperbolic.xyz", "hyperbolic"),
+    ("api.lambda.ai", "lambda"),
+    ("api.lambdalabs.com", "lambda"),
+    ("api.minimax.io", "minimax"),
+    ("api.minimaxi.com", "minimax"),
 )
 _BEDROCK_HOST = re.compile(r"^bedrock(?:-runtime)?(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$")
 
