@@ -8,12 +8,13 @@ output includes reasoning.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import semconv as sc
-from .pricing import Usage
+from .pricing import PriceOptions, Usage
 
 __all__ = ["LLMCall", "extract_call", "is_priced"]
 
@@ -87,6 +88,22 @@ _PRIMARY = tuple(keys[0] for _, keys in _FIELDS)
 # Names other conventions use; a span with none of them (the usual case) takes the fast path.
 _VARIANTS = frozenset(key for _, keys in _FIELDS for key in keys[1:])
 _PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+# Schema-v2 facts: rare, so looked up only when a span has one of these names at all.
+_V2_USAGE = (
+    ("audio_input_tokens", sc.LLM_USAGE_AUDIO_INPUT_TOKENS),
+    ("audio_output_tokens", sc.LLM_USAGE_AUDIO_OUTPUT_TOKENS),
+    ("image_output_tokens", sc.LLM_USAGE_IMAGE_OUTPUT_TOKENS),
+    ("images", sc.LLM_USAGE_IMAGES),
+    ("audio_seconds", sc.LLM_USAGE_AUDIO_SECONDS),
+    ("web_search_calls", sc.LLM_USAGE_WEB_SEARCH_CALLS),
+)
+_V2_OPTIONS = (
+    sc.OPENAI_REQUEST_SERVICE_TIER,
+    sc.LLM_REQUEST_BATCH,
+    sc.CLOUD_REGION,
+    sc.LLM_REQUEST_SEARCH_CONTEXT_SIZE,
+)
+_V2_KEYS = frozenset([key for _, key in _V2_USAGE] + list(_V2_OPTIONS))
 _PROPERTY_NAMES: dict[str, str] = {}  # property key -> attribute name, built as keys are asked for
 _COST_KEYS = (sc.LLM_COST_STATUS, sc.LLM_COST_TOTAL_USD)
 
@@ -116,6 +133,8 @@ class LLMCall:
         session_path: where in the session the call happened.
         user_id: the end user.
         properties: custom properties (``llm.property.<key>``), by key.
+        options: billing options that change the price (batch, service tier, region, search
+            context), ``None`` when the span names none.
     """
 
     provider: str | None
@@ -132,6 +151,7 @@ class LLMCall:
     session_path: str | None = None
     user_id: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
+    options: PriceOptions | None = None
 
 
 def _count(value: Any, key: str) -> int:
@@ -243,6 +263,9 @@ def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | Non
         and not (found[_PROVIDER] or found[_REQUEST_MODEL] or found[_RESPONSE_MODEL])
     ):
         return None
+    options = None
+    if not _V2_KEYS.isdisjoint(attrs):
+        usage, usage_error, usage_code, options = _v2(attrs, usage, usage_error, usage_code)
     if property_keys is None:
         properties = {
             key[len(_PROPERTY_PREFIX) :]: str(value)
@@ -279,4 +302,33 @@ def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | Non
         found[_SESSION_PATH],
         found[_USER],
         properties,
+        options,
+    )
+
+
+def _v2(
+    attrs: Mapping[str, Any], usage: Usage | None, error: str | None, code: str | None
+) -> tuple[Usage | None, str | None, str | None, PriceOptions | None]:
+    """Read the modality usage and billing options of a span that has some."""
+    get = attrs.get
+    if error is None:
+        try:
+            extra = {name: _count(get(key), key) for name, key in _V2_USAGE if get(key) is not None}
+        except _BadCount as exc:
+            return None, str(exc), "non_numeric_tokens", None
+        if extra:
+            usage = Usage(**{**(dataclasses.asdict(usage) if usage is not None else {}), **extra})
+    tier, batch, region, search = (get(key) for key in _V2_OPTIONS)
+    if tier is None and batch is None and region is None and search is None:
+        return usage, error, code, None
+    return (
+        usage,
+        error,
+        code,
+        PriceOptions(
+            service_tier=_str(tier),
+            batch=batch is True or str(batch).lower() == "true",
+            region=_str(region),
+            search_context=_str(search),
+        ),
     )

@@ -9,6 +9,7 @@ application: failures are logged once and counted in ``llm_cost_spans_skipped_to
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,7 @@ from ._state import IN_LLM_CALL, cover, is_covered
 from .calls import LLMCall, extract_call, is_priced
 from .context import current_attributes
 from .metrics import Recorder
-from .pricing import STATUS_INVALID, Cost, Pricer, default_pricer
+from .pricing import STATUS_INVALID, Cost, PriceOptions, Pricer, default_pricer, region_from_address
 
 __all__ = ["CostSpanProcessor", "cost_attributes"]
 
@@ -42,7 +43,15 @@ def price_call(pricer: Pricer, call: LLMCall, at_ns: int | None) -> Cost:
             reason=call.usage_error,
             reason_code=call.usage_error_code,
         )
-    return pricer.price(call.provider, call.model, call.usage, at_ns=at_ns, server_address=call.server_address)
+    options = call.options
+    if options is not None and options.region is None and call.server_address:
+        options = dataclasses.replace(options, region=region_from_address(call.server_address))
+    elif options is None and call.server_address and pricer.has_regional_prices:
+        region = region_from_address(call.server_address)
+        options = PriceOptions(region=region) if region else None
+    return pricer.price(
+        call.provider, call.model, call.usage, at_ns=at_ns, server_address=call.server_address, options=options
+    )
 
 
 class CostSpanProcessor(SpanProcessor):

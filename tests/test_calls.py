@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_llmcost.calls import extract_call, is_priced
-from otel_llmcost.pricing import Usage
+from otel_llmcost.pricing import PriceOptions, Usage
 
 
 def test_current_genai_names() -> None:
@@ -157,3 +157,31 @@ def test_is_priced() -> None:
     assert is_priced({"llm.cost.status": "unpriced"})
     assert is_priced({"llm.cost.total_usd": 0.1})
     assert not is_priced({"gen_ai.request.model": "m"})
+
+
+def test_modality_usage_and_billing_options() -> None:
+    call = extract_call(
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-audio-preview",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 500,
+            "llm.usage.audio.input_tokens": "400",
+            "llm.usage.audio.output_tokens": 300,
+            "llm.usage.web_search_calls": 2,
+            "openai.request.service_tier": "flex",
+            "llm.request.batch": True,
+            "cloud.region": "eu-west-1",
+        }
+    )
+    assert call is not None and call.usage is not None
+    assert (call.usage.audio_input_tokens, call.usage.audio_output_tokens, call.usage.web_search_calls) == (400, 300, 2)
+    assert call.usage.input_tokens == 1000
+    assert call.options == PriceOptions(service_tier="flex", batch=True, region="eu-west-1")
+
+
+def test_spans_without_v2_attributes_have_no_options() -> None:
+    call = extract_call({"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 1})
+    assert call is not None and call.options is None
+    bad = extract_call({"gen_ai.request.model": "m", "llm.usage.images": "two"})
+    assert bad is not None and bad.usage_error_code == "non_numeric_tokens"

@@ -93,3 +93,20 @@ def test_version_changes_with_content(tmp_path: Path) -> None:
     f.write_text(HEAD + "  - id: a\n    prices: {input: 2, output: 1}\n")
     v2 = load_catalog([f]).version
     assert v1 != v2 and v1.startswith("2026.01.01+")
+
+
+@pytest.mark.parametrize(
+    ("prices", "needle"),
+    [
+        ("{input: 1, output: 1, batch: 20}", "'prices.batch': a multiplier must be between 0.01 and 10"),
+        ("{input: 1, output: 1, service_tiers: {flex: -1}}", "'prices.service_tiers.flex'"),
+        ("{input: 1, output: 1, service_tiers: {priority: {inputs: 2}}}", "'prices.service_tiers.priority.inputs'"),
+        ("{input: 1, output: 1, search_context: {huge: 1}}", "'prices.search_context.huge'"),
+        ("{input: 1, output: 1, per_image: abc}", "'prices.per_image': expected a number"),
+        ("{input: 1, output: 1, regions: [eu]}", "'prices.regions': expected a mapping"),
+    ],
+)
+def test_bad_v2_fields_name_the_field(prices: str, needle: str) -> None:
+    with pytest.raises(CatalogError) as err:
+        parse(f"  - id: m\n    prices: {prices}\n")
+    assert needle in str(err.value)

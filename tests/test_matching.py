@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_llmcost.pricing import Pricer, canonical_provider, provider_from_address
+from otel_llmcost.pricing import Pricer, canonical_provider, provider_from_address, region_from_address
 
 
 @pytest.mark.parametrize(
@@ -160,3 +160,18 @@ def test_provider_names(name: str | None, expected: str | None) -> None:
 )
 def test_provider_from_address(host: str | None, expected: str | None) -> None:
     assert provider_from_address(host) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "region"),
+    [
+        ("bedrock-runtime.eu-west-1.amazonaws.com", "eu-west-1"),
+        ("bedrock-runtime-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"),
+        ("europe-west4-aiplatform.googleapis.com", "europe-west4"),
+        ("aiplatform.googleapis.com", None),
+        ("api.openai.com", None),
+        (None, None),
+    ],
+)
+def test_region_from_address(host: str | None, region: str | None) -> None:
+    assert region_from_address(host) == region

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from otel_llmcost.pricing import Pricer, Usage
+from otel_llmcost.pricing import PriceOptions, Pricer, Usage
 
 D = Decimal
 
@@ -148,3 +148,66 @@ def test_million_calls_sum_exactly(pricer: Pricer) -> None:
         expected_input += i % 977
         expected_output += i % 313
     assert total == expected_input * D("2.50") / 10**6 + expected_output * D(10) / 10**6
+
+
+# --- schema v2: modalities, fees and billing options ------------------------------------------------
+
+
+def test_audio_tokens_billed_at_audio_rates(pricer: Pricer) -> None:
+    usage = Usage(input_tokens=1000, output_tokens=500, audio_input_tokens=400, audio_output_tokens=300)
+    cost = pricer.price("openai", "gpt-audio-x", usage)
+    assert cost.input_usd == (600 * D("2.50") + 400 * D(40)) / 10**6
+    assert cost.output_usd == (200 * D(10) + 300 * D(80)) / 10**6
+
+
+def test_image_generation_tokens_and_per_image_fee(pricer: Pricer) -> None:
+    cost = pricer.price(
+        "openai", "image-x", Usage(input_tokens=50, output_tokens=4160, image_output_tokens=4160, images=2)
+    )
+    assert cost.output_usd == 4160 * D(40) / 10**6
+    assert cost.request_usd == 2 * D("0.04")
+
+
+def test_audio_minutes(pricer: Pricer) -> None:
+    cost = pricer.price("openai", "whisper-x", Usage(audio_seconds=90))
+    assert cost.total_usd == D("0.006") * 90 / 60 == D("0.009")
+
+
+def test_web_search_and_search_context_fees(pricer: Pricer) -> None:
+    searches = pricer.price("openai", "tiered-x", Usage(input_tokens=0, output_tokens=0, web_search_calls=3))
+    assert searches.request_usd == 3 * D(10) / 1000
+    high = pricer.price("perplexity", "sonar-x", Usage(1000, 100), options=PriceOptions(search_context="high"))
+    low = pricer.price("perplexity", "sonar-x", Usage(1000, 100), options=PriceOptions(search_context="low"))
+    assert high.request_usd == D(12) / 1000 and low.request_usd == D(5) / 1000
+    assert high.total_usd - low.total_usd == D(7) / 1000
+
+
+@pytest.mark.parametrize(
+    ("options", "factor"),
+    [
+        (None, D(1)),
+        (PriceOptions(batch=True), D("0.5")),
+        (PriceOptions(service_tier="flex"), D("0.5")),
+        (PriceOptions(region="eu-west-1"), D("1.1")),
+        (PriceOptions(batch=True, region="eu-west-1"), D("0.55")),
+        (PriceOptions(service_tier="default", region="us-east-1"), D(1)),  # not in the catalog: no change
+    ],
+)
+def test_billing_option_multipliers(pricer: Pricer, options: PriceOptions | None, factor: Decimal) -> None:
+    usage = Usage(input_tokens=10_000, output_tokens=1000, cache_read_tokens=2000)
+    base = pricer.price("openai", "tiered-x", usage)
+    scaled = pricer.price("openai", "tiered-x", usage, options=options)
+    assert base.total_usd is not None and scaled.total_usd == base.total_usd * factor
+
+
+def test_service_tier_with_its_own_prices(pricer: Pricer) -> None:
+    usage = Usage(input_tokens=10_000, output_tokens=1000, cache_read_tokens=2000)
+    cost = pricer.price("openai", "tiered-x", usage, options=PriceOptions(service_tier="priority"))
+    assert cost.input_usd == 8000 * D("2.50") / 10**6
+    assert cost.cache_read_usd == 2000 * D("0.25") / 10**6
+    assert cost.output_usd == 1000 * D(20) / 10**6
+
+
+def test_inconsistent_modal_usage_is_refused(pricer: Pricer) -> None:
+    cost = pricer.price("openai", "gpt-audio-x", Usage(input_tokens=10, output_tokens=10, audio_output_tokens=11))
+    assert cost.status == "invalid_usage" and cost.reason_code == "inconsistent_tokens"

@@ -230,3 +230,13 @@ def test_session_survives_a_hop_through_w3c_headers(pipeline: Pipeline) -> None:
         context.detach(token)
     a = out.attributes or {}
     assert (a["session.id"], a["llm.session.name"], a["user.id"]) == ("s-hop", "checkout", "u-hop")
+
+
+def test_billing_options_on_the_span_change_the_price(pipeline: Pipeline) -> None:
+    base = {**CHAT, "gen_ai.request.model": "tiered-x", "gen_ai.usage.output_tokens": 1000}
+    plain = emit(pipeline, base)
+    flex = emit(pipeline, {**base, "openai.request.service_tier": "flex"})
+    regional = emit(pipeline, {**base, "cloud.region": "eu-west-1"})
+    total = (plain.attributes or {})["llm.cost.total_usd"]
+    assert (flex.attributes or {})["llm.cost.total_usd"] == pytest.approx(total * 0.5, rel=1e-12)
+    assert (regional.attributes or {})["llm.cost.total_usd"] == pytest.approx(total * 1.1, rel=1e-12)

@@ -12,9 +12,10 @@ from .compute import (
     Usage,
     compute_cost,
 )
+from .extras import PriceOptions
 from .matching import Match, Matcher
 from .pricer import MAX_TOKENS, Pricer, default_pricer, usage_problem
-from .providers import canonical_provider, provider_from_address, semconv_provider_name
+from .providers import canonical_provider, provider_from_address, region_from_address, semconv_provider_name
 
 __all__ = [
     "MAX_TOKENS",
@@ -30,6 +31,7 @@ __all__ = [
     "Match",
     "Matcher",
     "ModelEntry",
+    "PriceOptions",
     "Prices",
     "Pricer",
     "Usage",
@@ -40,6 +42,7 @@ __all__ = [
     "default_pricer",
     "load_catalog",
     "provider_from_address",
+    "region_from_address",
     "semconv_provider_name",
     "usage_problem",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .extras import EXTRA_FIELDS, Extras, parse_extras
 from .providers import known_providers
 
 __all__ = [
@@ -71,6 +72,7 @@ class Prices:
     reasoning: Decimal
     request: Decimal
     tiers: tuple[Tier, ...] = ()
+    extras: Extras | None = None
 
     def per_million(self) -> dict[str, Any]:
         """Return the prices as the catalog writes them: USD per million tokens, USD per request."""
@@ -231,11 +233,10 @@ def _price(value: Any, where: _Where, entry: str, fld: str) -> Decimal:
 def _prices(raw: Any, where: _Where, entry: str, fld: str) -> tuple[dt.date | None, Prices]:
     if not isinstance(raw, Mapping):
         raise where.err(entry, fld, f"expected a mapping of prices, got {type(raw).__name__}")
-    unknown = set(raw) - set(_PRICE_FIELDS) - {"tiers", "from"}
+    unknown = set(raw) - set(_PRICE_FIELDS) - set(EXTRA_FIELDS) - {"tiers", "from"}
     if unknown:
-        raise where.err(
-            entry, f"{fld}.{sorted(unknown)[0]}", f"unknown price field (known: {', '.join(_PRICE_FIELDS)})"
-        )
+        known = ", ".join((*_PRICE_FIELDS, *EXTRA_FIELDS))
+        raise where.err(entry, f"{fld}.{sorted(unknown)[0]}", f"unknown price field (known: {known})")
     for required in ("input", "output"):
         if required not in raw:
             raise where.err(entry, f"{fld}.{required}", "missing (every model needs input and output prices)")
@@ -274,7 +275,14 @@ def _prices(raw: Any, where: _Where, entry: str, fld: str) -> tuple[dt.date | No
         tp = per_token(tier_m, per_m)
         tiers.append(Tier(above_input_tokens=above, **tp))
     request = per_m.get("request", _ZERO)
-    return starts, Prices(request=request, tiers=tuple(tiers), **base)
+    extras = parse_extras(
+        raw,
+        lambda value, path: _price(value, where, entry, path),
+        lambda path, problem: where.err(entry, path, problem),
+        fld,
+        _TIER_FIELDS,
+    )
+    return starts, Prices(request=request, tiers=tuple(tiers), extras=extras, **base)
 
 
 def _periods(raw: Any, where: _Where, entry: str) -> tuple[PricePeriod, ...]:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from .. import semconv
 from .catalog import Prices
+from .extras import Extras, PriceOptions
 
 __all__ = [
     "STATUS_ESTIMATED",
@@ -45,6 +46,12 @@ class Usage:
         cache_write_tokens: input tokens written to the prompt cache (any TTL).
         cache_write_1h_tokens: the part of ``cache_write_tokens`` written with a one-hour TTL.
         reasoning_tokens: output tokens spent on reasoning.
+        audio_input_tokens: the part of the uncached input that is audio.
+        audio_output_tokens: the part of the output that is audio.
+        image_output_tokens: the part of the output that is image tokens.
+        images: images generated (billed per image where the catalog says so).
+        audio_seconds: seconds of audio processed (billed per minute where the catalog says so).
+        web_search_calls: web-search tool calls made.
     """
 
     input_tokens: int = 0
@@ -53,6 +60,12 @@ class Usage:
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    image_output_tokens: int = 0
+    images: int = 0
+    audio_seconds: int = 0
+    web_search_calls: int = 0
 
 
 @dataclass(slots=True)
@@ -95,7 +108,9 @@ class Cost:
         return {n: v for n in names if (v := getattr(self, n)) is not None}
 
 
-def compute_cost(prices: Prices, usage: Usage) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int | None]:
+def compute_cost(
+    prices: Prices, usage: Usage, options: PriceOptions | None = None
+) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int | None]:
     """Price *usage* with *prices*.
 
     Past a long-context threshold the whole request is billed at the tier's prices, as providers
@@ -115,6 +130,10 @@ def compute_cost(prices: Prices, usage: Usage) -> tuple[Decimal, Decimal, Decima
                     tier.input, tier.output, tier.cache_read, tier.cache_write, tier.cache_write_1h, tier.reasoning,
                 )  # fmt: skip
                 tier_above = tier.above_input_tokens
+    if prices.extras is not None or options is not None:
+        return _compute_extended(
+            prices, usage, options or _NO_OPTIONS, (p_in, p_out, p_cr, p_cw, p_cw1h, p_rs), tier_above
+        )
     cache_read = usage.cache_read_tokens
     cache_write = usage.cache_write_tokens
     uncached = usage.input_tokens - cache_read - cache_write
@@ -131,3 +150,60 @@ def compute_cost(prices: Prices, usage: Usage) -> tuple[Decimal, Decimal, Decima
     else:
         output_usd = usage.output_tokens * p_out if usage.output_tokens else _ZERO
     return input_usd, output_usd, cache_read_usd, cache_write_usd, prices.request, tier_above
+
+
+_NO_OPTIONS = PriceOptions()
+_ONE = Decimal(1)
+_TOKEN_PRICE_NAMES = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
+
+
+def _compute_extended(
+    prices: Prices,
+    usage: Usage,
+    options: PriceOptions,
+    token_prices: tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal],
+    tier_above: int | None,
+) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int | None]:
+    """The schema-v2 path: audio and image tokens, per-unit fees, batch, service tier, region."""
+    ex = prices.extras or Extras()
+    scale = _ONE
+    current = dict(zip(_TOKEN_PRICE_NAMES, token_prices, strict=True))
+    tier = ex.service_tiers.get(options.service_tier) if options.service_tier else None
+    if isinstance(tier, Decimal):
+        scale *= tier
+    elif tier is not None:
+        current.update(tier)
+    if options.batch and ex.batch is not None:
+        scale *= ex.batch
+    if options.region and options.region in ex.regions:
+        scale *= ex.regions[options.region]
+    p_in, p_out, p_cr, p_cw, p_cw1h, p_rs = (current[name] for name in _TOKEN_PRICE_NAMES)
+    cache_read, cache_write = usage.cache_read_tokens, usage.cache_write_tokens
+    audio_in = usage.audio_input_tokens
+    uncached_text = usage.input_tokens - cache_read - cache_write - audio_in
+    input_usd = uncached_text * p_in + audio_in * (ex.audio_input if ex.audio_input is not None else p_in)
+    cache_read_usd = cache_read * p_cr
+    one_hour = usage.cache_write_1h_tokens
+    cache_write_usd = (cache_write - one_hour) * p_cw + one_hour * p_cw1h
+    reasoning, audio_out, image_out = usage.reasoning_tokens, usage.audio_output_tokens, usage.image_output_tokens
+    text_out = usage.output_tokens - reasoning - audio_out - image_out
+    output_usd = (
+        text_out * p_out
+        + reasoning * p_rs
+        + audio_out * (ex.audio_output if ex.audio_output is not None else p_out)
+        + image_out * (ex.image_output if ex.image_output is not None else p_out)
+    )
+    request_usd = prices.request
+    if ex.per_image is not None:
+        request_usd += usage.images * ex.per_image
+    if ex.per_minute is not None and usage.audio_seconds:
+        request_usd += ex.per_minute * usage.audio_seconds / 60
+    if ex.web_search is not None:
+        request_usd += usage.web_search_calls * ex.web_search
+    if options.search_context and options.search_context in ex.search_context:
+        request_usd += ex.search_context[options.search_context]
+    if scale != _ONE:
+        input_usd, output_usd, cache_read_usd, cache_write_usd, request_usd = (
+            v * scale for v in (input_usd, output_usd, cache_read_usd, cache_write_usd, request_usd)
+        )
+    return input_usd, output_usd, cache_read_usd, cache_write_usd, request_usd, tier_above

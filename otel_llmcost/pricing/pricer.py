@@ -10,6 +10,7 @@ import functools
 
 from .catalog import Catalog, default_catalog
 from .compute import STATUS_INVALID, STATUS_NO_USAGE, STATUS_PRICED, STATUS_UNPRICED, Cost, Usage, compute_cost
+from .extras import PriceOptions
 from .matching import Match, Matcher
 
 __all__ = ["MAX_TOKENS", "Pricer", "default_pricer", "usage_problem"]
@@ -32,6 +33,8 @@ def usage_problem(usage: Usage) -> tuple[str, str] | None:
         and type(cw) is int and type(cw1) is int and type(rs) is int
         and cr >= 0 and cw >= 0 and cr + cw <= i <= MAX_TOKENS
         and 0 <= rs <= o <= MAX_TOKENS and 0 <= cw1 <= cw
+        and not (usage.audio_input_tokens or usage.audio_output_tokens or usage.image_output_tokens
+                 or usage.images or usage.audio_seconds or usage.web_search_calls)
     ):  # fmt: skip
         return None
     for name in Usage.__slots__:
@@ -54,6 +57,10 @@ def usage_problem(usage: Usage) -> tuple[str, str] | None:
         )
     if usage.cache_write_1h_tokens > usage.cache_write_tokens:
         return "inconsistent_tokens", "one-hour cache writes exceed all cache writes"
+    if usage.audio_input_tokens > usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens:
+        return "inconsistent_tokens", "audio input tokens exceed the uncached input tokens"
+    if usage.audio_output_tokens + usage.image_output_tokens + usage.reasoning_tokens > usage.output_tokens:
+        return "inconsistent_tokens", "audio, image and reasoning output tokens exceed the output tokens"
     return None
 
 
@@ -71,6 +78,12 @@ class Pricer:
         self.matcher = Matcher(self.catalog, cache_size=cache_size)
         self._match = self.matcher.match
         self._version = self.catalog.version
+        # whether any price depends on the region: callers skip the region lookup otherwise
+        self.has_regional_prices = any(
+            period.prices.extras is not None and period.prices.extras.regions
+            for entry in self.catalog.entries
+            for period in entry.periods
+        )
 
     def match(self, provider: str | None, model: str | None, server_address: str | None = None) -> Match | None:
         """Return the catalog entry that bills *model* at *provider*, or ``None``."""
@@ -84,6 +97,7 @@ class Pricer:
         *,
         at_ns: int | None = None,
         server_address: str | None = None,
+        options: PriceOptions | None = None,
     ) -> Cost:
         """Price one call.
 
@@ -93,6 +107,8 @@ class Pricer:
             usage: token counts; ``None`` when the call reported none.
             at_ns: when the call happened (Unix ns); prices in force then are used. ``None``: now.
             server_address: the endpoint host, which can select the provider that bills.
+            options: batch, service tier, region and search context of the call, where they change
+                the price (schema v2).
 
         Returns:
             A :class:`Cost`; its status says ``priced``, ``unpriced``, ``no_usage`` or
@@ -120,7 +136,7 @@ class Pricer:
                 reason=f"no price for model {model!r} of provider {provider!r}" if model else "the call names no model",
             )
         entry = found.entry
-        inp, out, cread, cwrite, req, tier = compute_cost(entry.prices_at(at_ns), usage)
+        inp, out, cread, cwrite, req, tier = compute_cost(entry.prices_at(at_ns), usage, options)
         # positional: this runs for every priced call
         return Cost(
             STATUS_PRICED, inp + out + cread + cwrite + req, inp, out, cread, cwrite, req,

@@ -135,6 +135,25 @@ def provider_from_address(address: str | None) -> str | None:
     return None
 
 
+_REGION_IN_HOST = (
+    _BEDROCK_HOST,  # bedrock-runtime.eu-west-1.amazonaws.com
+    re.compile(r"^([a-z]+-[a-z]+\d+)-aiplatform\.googleapis\.com$"),  # europe-west4-aiplatform...
+)
+
+
+@lru_cache(maxsize=1024)
+def region_from_address(address: str | None) -> str | None:
+    """Return the cloud region an endpoint host names (Bedrock, Vertex), or ``None``."""
+    if not address:
+        return None
+    host = address.strip().lower().rstrip(".")
+    for pattern in _REGION_IN_HOST:
+        found = pattern.match(host)
+        if found:
+            return found.group(1)
+    return None
+
+
 def semconv_provider_name(provider: str) -> str:
     """Return the OpenTelemetry ``gen_ai.provider.name`` value for a catalog provider id.
 
