@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -130,6 +131,7 @@ def configure(
     dimensions: Sequence[str] | None = None,
     max_dimension_values: int | None = None,
     pricer: Pricer | None = None,
+    pricing_overrides: str | Path | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     instrument: bool | Sequence[str] | None = None,
     export_traces: bool = True,
@@ -155,6 +157,8 @@ def configure(
         dimensions: the metric label allow-list (env ``OTEL_LLMCOST_DIMENSIONS``).
         max_dimension_values: cap of distinct values per dimension (env ``OTEL_LLMCOST_MAX_DIMENSION_VALUES``).
         pricer: the pricer to use; default the built-in catalog.
+        pricing_overrides: a pricing overrides file applied over the built-in catalog (env
+            ``OTEL_LLMCOST_PRICING_OVERRIDES``); ignored when *pricer* is given.
         span_processors: processors (e.g. ``BatchSpanProcessor(your_exporter)``) that receive every
             span with its cost attributes, in addition to the OTLP exporter.
         instrument: which installed provider SDKs to instrument: ``True`` all, ``False`` none, or
@@ -187,6 +191,8 @@ def configure(
             else config.env_int(config.OTEL_LLMCOST_MAX_DIMENSION_VALUES, minimum=1)
         )
         recorder = Recorder(dims, max_values_per_dimension=cap)
+        if pricer is None and pricing_overrides is not None:
+            pricer = Pricer(overrides=pricing_overrides)
 
         resource = Resource.create({"service.name": service_name} if service_name else {})
         provider = tracer_provider

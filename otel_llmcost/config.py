@@ -16,6 +16,7 @@ __all__ = [
     "OTEL_LLMCOST_DIMENSIONS",
     "OTEL_LLMCOST_INSTRUMENT",
     "OTEL_LLMCOST_MAX_DIMENSION_VALUES",
+    "OTEL_LLMCOST_PRICING_OVERRIDES",
     "OTEL_LLMCOST_PROMETHEUS_HOST",
     "OTEL_LLMCOST_PROMETHEUS_PORT",
     "OTEL_LLMCOST_STREAM_INCLUDE_USAGE",
@@ -84,6 +85,13 @@ OTEL_LLMCOST_STREAM_INCLUDE_USAGE = EnvVar(
     "to streaming requests that do not set stream_options). Changes the request; off by default.",
 )
 
+OTEL_LLMCOST_PRICING_OVERRIDES = EnvVar(
+    "OTEL_LLMCOST_PRICING_OVERRIDES",
+    "",
+    "Path of a pricing overrides file (custom models, discounts, deployment names) applied over the "
+    "built-in catalog; see otel_llmcost/pricing/overrides.py.",
+)
+
 ALL_ENV_VARS = (
     OTEL_LLMCOST_PROMETHEUS_PORT,
     OTEL_LLMCOST_PROMETHEUS_HOST,
@@ -91,6 +99,7 @@ ALL_ENV_VARS = (
     OTEL_LLMCOST_MAX_DIMENSION_VALUES,
     OTEL_LLMCOST_INSTRUMENT,
     OTEL_LLMCOST_STREAM_INCLUDE_USAGE,
+    OTEL_LLMCOST_PRICING_OVERRIDES,
 )
 
 

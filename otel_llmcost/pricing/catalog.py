@@ -134,16 +134,27 @@ class Catalog:
     entries: tuple[ModelEntry, ...]
     version: str
     display_names: Mapping[str, str] = field(default_factory=dict)
+    overrides: tuple[ModelEntry, ...] = ()
     exact: dict[str, dict[str, ModelEntry]] = field(default_factory=dict)
     snapshot: dict[str, dict[str, ModelEntry]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for entry in self.entries:
+        self._index(self.entries, replace=False)
+        # user overrides win over the built-in entries they share an id with
+        self._index(self.overrides, replace=True)
+
+    def _index(self, entries: tuple[ModelEntry, ...], *, replace: bool) -> None:
+        seen: dict[tuple[str, str], ModelEntry] = {}
+        for entry in entries:
             exact = self.exact.setdefault(entry.provider, {})
             snap = self.snapshot.setdefault(entry.provider, {})
             for key in (entry.model_id, *entry.aliases):
                 key = key.lower()
-                other = exact.get(key)
+                other = seen.get((entry.provider, key)) if replace else exact.get(key)
+                seen[(entry.provider, key)] = entry
+                if replace and other is None:
+                    exact.pop(key, None)
+                    snap.pop(key, None)
                 if other is not None:
                     raise CatalogError(
                         f"{entry.file}: model {entry.model_id!r}: id or alias {key!r} is already matched by "
@@ -158,8 +169,8 @@ class Catalog:
         return sorted(self.exact)
 
     def models(self, provider: str | None = None) -> list[ModelEntry]:
-        """Return the entries, optionally of one catalog provider only."""
-        return [e for e in self.entries if provider is None or e.provider == provider]
+        """Return the entries (built-in, then user overrides), optionally of one catalog provider only."""
+        return [e for e in (*self.entries, *self.overrides) if provider is None or e.provider == provider]
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -314,6 +325,65 @@ def _ids(value: Any, where: _Where, entry: str, fld: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
+def parse_entry(
+    raw: Any,
+    path: str,
+    where: _Where,
+    provider: str,
+    default_source: Any = None,
+    default_checked: Any = None,
+    *,
+    require_source: bool = True,
+) -> ModelEntry:
+    """Parse one model entry of a catalog (or overrides) file.
+
+    Args:
+        raw: the entry's mapping.
+        path: where it is in the file (``models[3]``), for messages about a missing id.
+        where: the file, for messages.
+        provider: the catalog provider id of the entry.
+        default_source: the file's source, for entries that name none.
+        default_checked: the file's date checked, for entries that name none.
+        require_source: refuse entries without a public source and date (the built-in catalog).
+
+    Raises:
+        CatalogError: the entry is malformed; the message names file, entry and field.
+    """
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or not raw["id"].strip():
+        raise where.err(None, f"{path}.id", "every model needs a non-empty string id")
+    model_id = raw["id"].strip()
+    bad = set(raw) - _ENTRY_KEYS
+    if bad:
+        raise where.err(model_id, sorted(bad)[0], f"unknown key (known: {', '.join(sorted(_ENTRY_KEYS))})")
+    source = raw.get("source", default_source)
+    checked_raw = raw.get("checked", default_checked)
+    has_url = isinstance(source, str) and source.startswith(("http://", "https://"))
+    if (require_source or source is not None) and not has_url:
+        raise where.err(model_id, "source", f"every entry needs a public source URL, got {source!r}")
+    if require_source and checked_raw is None:
+        raise where.err(model_id, "checked", "every entry needs the date its source was checked")
+    kind = raw.get("kind", "chat")
+    if kind not in _KINDS:
+        raise where.err(model_id, "kind", f"expected one of {', '.join(sorted(_KINDS))}, got {kind!r}")
+    snapshots = raw.get("snapshots", True)
+    if not isinstance(snapshots, bool):
+        raise where.err(model_id, "snapshots", f"expected true or false, got {snapshots!r}")
+    if "prices" not in raw:
+        raise where.err(model_id, "prices", "missing")
+    return ModelEntry(
+        provider=provider,
+        model_id=model_id,
+        aliases=_ids(raw.get("aliases"), where, model_id, "aliases"),
+        snapshots=snapshots,
+        kind=kind,
+        source=source or "",
+        checked=_date(checked_raw, where, model_id, "checked") if checked_raw is not None else dt.date.today(),
+        periods=_periods(raw["prices"], where, model_id),
+        file=where.file,
+        note=str(raw.get("note", "")),
+    )
+
+
 def parse_file(text: str, file: str, *, providers: Iterable[str] | None = None) -> tuple[str, str, list[ModelEntry]]:
     """Parse one catalog file's text.
 
@@ -347,42 +417,10 @@ def parse_file(text: str, file: str, *, providers: Iterable[str] | None = None) 
     models = data.get("models")
     if not isinstance(models, list) or not models:
         raise where.err(None, "models", "expected a non-empty list of models")
-    entries: list[ModelEntry] = []
-    for i, raw in enumerate(models):
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or not raw["id"].strip():
-            raise where.err(None, f"models[{i}].id", "every model needs a non-empty string id")
-        model_id = raw["id"].strip()
-        bad = set(raw) - _ENTRY_KEYS
-        if bad:
-            raise where.err(model_id, sorted(bad)[0], f"unknown key (known: {', '.join(sorted(_ENTRY_KEYS))})")
-        source = raw.get("source", default_source)
-        if not isinstance(source, str) or not source.startswith(("http://", "https://")):
-            raise where.err(model_id, "source", f"every entry needs a public source URL, got {source!r}")
-        checked_raw = raw.get("checked", default_checked)
-        if checked_raw is None:
-            raise where.err(model_id, "checked", "every entry needs the date its source was checked")
-        kind = raw.get("kind", "chat")
-        if kind not in _KINDS:
-            raise where.err(model_id, "kind", f"expected one of {', '.join(sorted(_KINDS))}, got {kind!r}")
-        snapshots = raw.get("snapshots", True)
-        if not isinstance(snapshots, bool):
-            raise where.err(model_id, "snapshots", f"expected true or false, got {snapshots!r}")
-        if "prices" not in raw:
-            raise where.err(model_id, "prices", "missing")
-        entries.append(
-            ModelEntry(
-                provider=provider,
-                model_id=model_id,
-                aliases=_ids(raw.get("aliases"), where, model_id, "aliases"),
-                snapshots=snapshots,
-                kind=kind,
-                source=source,
-                checked=_date(checked_raw, where, model_id, "checked"),
-                periods=_periods(raw["prices"], where, model_id),
-                file=file,
-                note=str(raw.get("note", "")),
-            )
-        )
+    entries = [
+        parse_entry(raw, f"models[{i}]", where, provider, default_source, default_checked)
+        for i, raw in enumerate(models)
+    ]
     return provider, str(data.get("display_name", provider)), entries
 
 

@@ -7,11 +7,15 @@ and the CLI all price through :meth:`Pricer.price`.
 from __future__ import annotations
 
 import functools
+import hashlib
+from pathlib import Path
 
+from ..config import OTEL_LLMCOST_PRICING_OVERRIDES, env_str
 from .catalog import Catalog, default_catalog
 from .compute import STATUS_INVALID, STATUS_NO_USAGE, STATUS_PRICED, STATUS_UNPRICED, Cost, Usage, compute_cost
 from .extras import PriceOptions
 from .matching import Match, Matcher
+from .overrides import Overrides, load_overrides
 
 __all__ = ["MAX_TOKENS", "Pricer", "default_pricer", "usage_problem"]
 
@@ -67,14 +71,39 @@ def usage_problem(usage: Usage) -> tuple[str, str] | None:
 class Pricer:
     """Prices calls against one catalog, memoising model matches."""
 
-    def __init__(self, catalog: Catalog | None = None, *, cache_size: int = 16384) -> None:
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        overrides: Overrides | str | Path | None = None,
+        cache_size: int = 16384,
+    ) -> None:
         """Create a pricer.
 
         Args:
             catalog: the catalog to use; default the built-in one.
+            overrides: user overrides (custom models, discounts, deployment names), or the path of
+                an overrides file; they win over the catalog (see :mod:`.overrides`).
             cache_size: how many distinct (provider, model, address) matches to remember.
+
+        Raises:
+            CatalogError: the overrides file is malformed (file, entry and field named).
         """
-        self.catalog = catalog if catalog is not None else default_catalog()
+        base = catalog if catalog is not None else default_catalog()
+        if isinstance(overrides, (str, Path)):
+            overrides = load_overrides(overrides)
+        self.overrides = overrides
+        if overrides is not None and overrides.entries:
+            digest = hashlib.sha256(repr(overrides).encode()).hexdigest()[:6]
+            base = Catalog(
+                entries=base.entries,
+                version=f"{base.version}.overrides-{digest}",
+                display_names=base.display_names,
+                overrides=overrides.entries,
+            )
+        self.catalog = base
+        self._deployments = overrides.deployments if overrides is not None else {}
+        self._discounts = overrides if overrides is not None and overrides.discounts else None
         self.matcher = Matcher(self.catalog, cache_size=cache_size)
         self._match = self.matcher.match
         self._version = self.catalog.version
@@ -115,6 +144,8 @@ class Pricer:
             ``invalid_usage`` and amounts are set only when priced.
         """
         version = self._version
+        if self._deployments and model:
+            model = self._deployment_model(provider, model, server_address)
         found = self._match(provider, model, server_address)
         if usage is None or (problem := usage_problem(usage)) is not None:
             # Not priced, but the catalog entry (when there is one) still names the model, so a
@@ -137,14 +168,30 @@ class Pricer:
             )
         entry = found.entry
         inp, out, cread, cwrite, req, tier = compute_cost(entry.prices_at(at_ns), usage, options)
+        if self._discounts is not None:
+            factor = self._discounts.multiplier(found.provider, entry.model_id)
+            if factor is not None:
+                inp, out, cread, cwrite, req = (v * factor for v in (inp, out, cread, cwrite, req))
         # positional: this runs for every priced call
         return Cost(
             STATUS_PRICED, inp + out + cread + cwrite + req, inp, out, cread, cwrite, req,
             found.provider, entry.model_id, version, tier,
         )  # fmt: skip
 
+    def _deployment_model(self, provider: str | None, model: str, server_address: str | None) -> str:
+        """Return the model a deployment name stands for (Azure deployments are named by users)."""
+        pid = self.matcher.resolve_provider(provider, model, server_address)
+        names = self._deployments.get(pid) if pid else None
+        return names.get(model.lower(), model) if names else model
+
 
 @functools.lru_cache(maxsize=1)
 def default_pricer() -> Pricer:
-    """Return the process-wide pricer over the built-in catalog (created on first use)."""
-    return Pricer()
+    """Return the process-wide pricer: the built-in catalog, with the overrides file named by
+    ``OTEL_LLMCOST_PRICING_OVERRIDES`` if set (created on first use).
+
+    Raises:
+        CatalogError: the overrides file is malformed.
+    """
+    path = env_str(OTEL_LLMCOST_PRICING_OVERRIDES)
+    return Pricer(overrides=path or None)
