@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 
+from . import _pricing_cli
 from .version import __version__
 
 EXIT_OK = 0
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     price.add_argument("--server-address", default=None, help="endpoint host, e.g. myres.openai.azure.com")
     price.add_argument("--at", type=_when, default=None, help="when the call happened (ISO 8601); default now")
     price.add_argument("--json", action="store_true", help="print a JSON object")
+
+    _pricing_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="run a realistic priced workload on embedded defaults and print a cost summary")
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the workload (Ctrl-C to stop)")
@@ -145,9 +148,19 @@ def _price(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `otel-llmcost pricing list | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "price":
         return _price(args)
+    if args.command == "pricing":
+        return _pricing_cli.run(args)
     from .demo import run_demo
 
     return run_demo(serve=args.serve, port=args.port, sessions=args.sessions, seed=args.seed, as_json=args.json)

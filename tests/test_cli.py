@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,56 @@ def test_demo_runs_and_reconciles(capsys: pytest.CaptureFixture[str]) -> None:
     # the fine-tuned model is unpriced (never $0), and rate-limited calls have no usage
     assert doc["unpriced"] == {"openai ft:gpt-4o-mini-2024-07-18:acme::demo42": doc["statuses"]["unpriced"]}
     assert doc["statuses"]["unpriced"] > 0 and doc["statuses"]["no_usage"] > 0
+
+
+def test_pricing_list_json_one_object_per_model(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "pricing", "list", "--provider", "aws.bedrock", "--json")
+    assert code == 0
+    docs = [json.loads(line) for line in out.splitlines()]
+    assert len(docs) > 20 and {d["provider"] for d in docs} == {"bedrock"}
+    for doc in docs:
+        assert set(doc) >= {"provider", "model", "prices", "source", "checked"}
+        assert doc["source"].startswith("https://") and Decimal(doc["prices"]["input"]) >= 0
+
+
+def test_pricing_show_history_and_tiers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "pricing", "show", "o3-2025-04-16", "--provider", "openai", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["model"] == "o3" and len(doc["history"]) >= 2
+    assert [p["from"] for p in doc["history"]][1] == "2025-06-10"
+    code, out, _ = run(capsys, "pricing", "show", "claude-sonnet-4-5-20250929", "--provider", "anthropic")
+    assert code == 0 and "above 200,000 input tokens" in out
+
+
+def test_pricing_show_unknown_model(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "pricing", "show", "gpt-4o-mni")
+    assert code == 3 and "gpt-4o-mini" in err
+
+
+def test_pricing_validate_shipped_catalog_and_overrides(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    code, _, err = run(capsys, "pricing", "validate")
+    assert code == 0 and ": ok" in err
+    bad = tmp_path / "overrides.yaml"
+    bad.write_text("models:\n  - {provider: openai, id: m, prices: {input: -2, output: 1}}\n")
+    code, _, err = run(capsys, "pricing", "validate", "--overrides", str(bad))
+    assert code == 1 and "overrides.yaml: model 'm': field 'prices.input'" in err
+
+
+def test_pricing_validate_sanity_rules() -> None:
+    from otel_llmcost._pricing_cli import check
+    from otel_llmcost.pricing.catalog import Catalog, parse_file
+
+    text = (
+        "provider: openai\nsource: https://x.test\nchecked: 2026-01-01\nmodels:\n"
+        "  - {id: a, prices: {input: 1, output: 0.5}}\n"
+        "  - {id: b, prices: {input: 1, output: 2, cache_read: 3}}\n"
+        "  - {id: c, kind: embeddings, prices: {input: 1, output: 0}}\n"
+        "  - {id: d, checked: 2099-01-01, prices: {input: 1, output: 2}}\n"
+    )
+    catalog = Catalog(tuple(parse_file(text, "t.yaml")[2]), "v")
+    problems = check(catalog)
+    assert any("openai/a" in p and "output priced below input" in p for p in problems)
+    assert any("openai/b" in p and "cache read price above the input price" in p for p in problems)
+    assert any("openai/d" in p and "in the future" in p for p in problems)
+    assert not any("openai/c" in p for p in problems)

@@ -86,6 +86,8 @@ class Prices:
                 }
                 for t in self.tiers
             ]
+        if self.extras is not None:
+            out.update(self.extras.as_catalog())
         return {k: (_plain(v) if isinstance(v, Decimal) else v) for k, v in out.items()}
 
 

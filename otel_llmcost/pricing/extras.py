@@ -64,6 +64,36 @@ class Extras:
     service_tiers: Mapping[str, Decimal | Mapping[str, Decimal]] = field(default_factory=dict)
     regions: Mapping[str, Decimal] = field(default_factory=dict)
 
+    def as_catalog(self) -> dict[str, Any]:
+        """Return the fields that are set, in the catalog's units (per million tokens, per 1,000 searches)."""
+        out: dict[str, Any] = {}
+        for name in _TOKEN_EXTRAS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = _text(value * _MILLION)
+        for name, value, unit in (
+            ("per_image", self.per_image, 1),
+            ("per_minute", self.per_minute, 1),
+            ("web_search", self.web_search, 1000),
+            ("batch", self.batch, 1),
+        ):
+            if value is not None:
+                out[name] = _text(value * unit)
+        if self.search_context:
+            out["search_context"] = {k: _text(v * _THOUSAND) for k, v in self.search_context.items()}
+        if self.service_tiers:
+            out["service_tiers"] = {
+                k: _text(v) if isinstance(v, Decimal) else {f: _text(p * _MILLION) for f, p in v.items()}
+                for k, v in self.service_tiers.items()
+            }
+        if self.regions:
+            out["regions"] = {k: _text(v) for k, v in self.regions.items()}
+        return out
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
 
 def parse_extras(
     raw: Mapping[str, Any],
