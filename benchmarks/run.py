@@ -23,7 +23,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
-from . import bench_cardinality, bench_pricing, bench_processor
+from . import bench_cardinality, bench_instrumentation, bench_pricing, bench_processor, bench_startup
 from ._common import Result
 
 __all__ = ["main"]
@@ -32,6 +32,8 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "pricing": bench_pricing.run,
     "processor": bench_processor.run,
     "cardinality": bench_cardinality.run,
+    "instrumentation": bench_instrumentation.run,
+    "startup": bench_startup.run,
 }
 
 
