@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from .pricing import Catalog, CatalogError, ModelEntry, Pricer, load_catalog
+from .pricing.catalog import ANY_MODEL
 from .pricing.overrides import load_overrides
 
 __all__ = ["add_parser", "run"]
@@ -89,6 +90,8 @@ def _show(args: argparse.Namespace) -> int:
     pricer = _pricer(args.overrides)
     providers = [args.provider] if args.provider else pricer.catalog.providers()
     found = [m for m in (pricer.match(p, args.model) for p in providers) if m is not None]
+    if not args.provider:  # a local server's "any model" price says nothing about a named model
+        found = [m for m in found if m.entry.model_id != ANY_MODEL]
     if not found:
         close = pricer.matcher.close_matches(args.provider, args.model)
         hint = f"; close matches: {', '.join(close)}" if close else ""

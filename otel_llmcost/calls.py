@@ -16,7 +16,7 @@ from typing import Any
 from . import semconv as sc
 from .pricing import PriceOptions, Usage
 
-__all__ = ["LLMCall", "extract_call", "is_priced"]
+__all__ = ["ATTRIBUTES_READ", "LLMCall", "extract_call", "is_priced"]
 
 # Each fact, with the attribute names that carry it, newest convention first.
 _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -106,6 +106,8 @@ _V2_OPTIONS = (
 _V2_KEYS = frozenset([key for _, key in _V2_USAGE] + list(_V2_OPTIONS))
 _PROPERTY_NAMES: dict[str, str] = {}  # property key -> attribute name, built as keys are asked for
 _COST_KEYS = (sc.LLM_COST_STATUS, sc.LLM_COST_TOTAL_USD)
+ATTRIBUTES_READ = frozenset(key for _, keys in _FIELDS for key in keys) | _V2_KEYS | frozenset(_COST_KEYS)
+"""Every attribute name :func:`extract_call` and :func:`is_priced` read, besides ``llm.property.*``."""
 
 
 class _BadCount(ValueError):

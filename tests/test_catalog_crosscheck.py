@@ -41,6 +41,16 @@ GP_PROVIDER = {
     "xai": "x-ai",
     "groq": "groq",
     "together": "together",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "fireworks": "fireworks",
+    "openrouter": "openrouter",
+    "cerebras": "cerebras",
+    "novita": "novita",
+    "moonshot": "moonshotai",
+    "zhipu": "zai",  # Z.ai international USD prices; genai-prices' "zhipuai" is the CNY mainland platform
+    "minimax": "minimax",
+    "hyperbolic": "huggingface_hyperbolic",  # Hugging Face router data, which passes Hyperbolic's prices through
 }
 MIN_COMPARED = 250  # fewer means a provider mapping broke, not that the data sets agree
 TOLERANCE = Decimal("1e-9")  # USD; both sides compute exactly, this only absorbs Decimal rounding

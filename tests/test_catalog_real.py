@@ -29,8 +29,22 @@ PROVIDERS = {
     "xai",
     "groq",
     "together",
+    "cohere",
+    "perplexity",
+    "fireworks",
+    "openrouter",
+    "cerebras",
+    "deepinfra",
+    "nebius",
+    "novita",
+    "moonshot",
+    "qwen",
+    "zhipu",
+    "ai21",
+    "ollama",
+    "vllm",
 }
-MIN_MODELS = 120
+MIN_MODELS = 500
 M = 1_000_000
 
 # Entries whose output price is below their input price, and why. Anything else with output < input
@@ -54,6 +68,27 @@ OUTPUT_BELOW_INPUT = {
     ("openai", "text-embedding-3-small"): "embeddings produce no output tokens",
     ("openai", "text-embedding-3-large"): "embeddings produce no output tokens",
     ("openai", "text-embedding-ada-002"): "embeddings produce no output tokens",
+    **{
+        ("cohere", m): "embeddings produce no output tokens"
+        for m in (
+            "embed-v4.0",
+            "embed-v5.0-pro",
+            "embed-v5.0-fast",
+            "embed-english-v3.0",
+            "embed-multilingual-v3.0",
+            "embed-english-light-v3.0",
+        )
+    },
+    ("nebius", "Qwen/Qwen3-Embedding-8B"): "embeddings produce no output tokens",
+    ("nebius", "BAAI/bge-en-icl"): "embeddings produce no output tokens",
+    **{
+        ("perplexity", m): "embeddings produce no output tokens"
+        for m in ("pplx-embed-v1-0.6b", "pplx-embed-v1-4b", "pplx-embed-context-v1-0.6b", "pplx-embed-context-v1-4b")
+    },
+    **{
+        ("perplexity", m): "Decisions API models bill input tokens only; their output is free"
+        for m in ("pplx-decider-v1.2", "pplx-decider-flash-v1.2", "pplx-decider-v1.1-27b", "pplx-decider-v1-27b")
+    },
 }
 
 # Claude models that Bedrock bills 10% below In-Region/Geo on the global. cross-region profile.
@@ -275,3 +310,12 @@ def test_bedrock_older_claude_has_one_price(real_pricer: Pricer) -> None:
         for prefix in ("global.", "us.", "eu."):
             found = real_pricer.match("aws.bedrock", prefix + model)
             assert found is not None and found.entry is bare.entry, prefix + model
+
+
+def test_local_providers_price_any_model_at_zero(real_pricer: Pricer) -> None:
+    """Ollama and vLLM serve models on the user's own hardware: every call is priced at $0, never unpriced."""
+    for provider in ("ollama", "vllm"):
+        cost = real_pricer.price(provider, "some-model-nobody-listed:13b", Usage(1000, 100))
+        assert cost.status == "priced" and cost.total_usd == 0
+        assert cost.model == "some-model-nobody-listed:13b"
+    assert real_pricer.price("openai", "some-model-nobody-listed", Usage(1, 1)).status == "unpriced"

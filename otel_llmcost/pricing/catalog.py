@@ -22,6 +22,7 @@ from .extras import EXTRA_FIELDS, Extras, parse_extras
 from .providers import known_providers
 
 __all__ = [
+    "ANY_MODEL",
     "Catalog",
     "CatalogError",
     "ModelEntry",
@@ -33,12 +34,14 @@ __all__ = [
     "load_catalog",
 ]
 
+ANY_MODEL = "*"
+"""Model id of a file's ``any_model`` entry: the price of every model the file does not list."""
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 _PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", "request")
 _TIER_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
 _ENTRY_KEYS = {"id", "aliases", "snapshots", "kind", "source", "checked", "note", "prices"}
-_FILE_KEYS = {"provider", "display_name", "source", "checked", "models", "note"}
+_FILE_KEYS = {"provider", "display_name", "source", "checked", "models", "note", "any_model"}
 _KINDS = {"chat", "embeddings", "completion", "image", "audio", "rerank", "moderation"}
 _MAX_PRICE = Decimal(100_000)  # USD per million tokens (or per request): anything above is a typo
 
@@ -137,13 +140,15 @@ class Catalog:
     version: str
     display_names: Mapping[str, str] = field(default_factory=dict)
     overrides: tuple[ModelEntry, ...] = ()
+    any_model: Mapping[str, ModelEntry] = field(default_factory=dict)
     exact: dict[str, dict[str, ModelEntry]] = field(default_factory=dict)
     snapshot: dict[str, dict[str, ModelEntry]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._index(self.entries, replace=False)
+        self.any_model = {e.provider: e for e in (*self.entries, *self.overrides) if e.model_id == ANY_MODEL}
+        self._index(tuple(e for e in self.entries if e.model_id != ANY_MODEL), replace=False)
         # user overrides win over the built-in entries they share an id with
-        self._index(self.overrides, replace=True)
+        self._index(tuple(e for e in self.overrides if e.model_id != ANY_MODEL), replace=True)
 
     def _index(self, entries: tuple[ModelEntry, ...], *, replace: bool) -> None:
         seen: dict[tuple[str, str], ModelEntry] = {}
@@ -423,6 +428,21 @@ def parse_file(text: str, file: str, *, providers: Iterable[str] | None = None) 
         parse_entry(raw, f"models[{i}]", where, provider, default_source, default_checked)
         for i, raw in enumerate(models)
     ]
+    if "any_model" in data:
+        # a provider-wide price (local servers: every model is free), used only when no entry matches
+        raw_any = data["any_model"]
+        if not isinstance(raw_any, Mapping) or set(raw_any) - {"prices", "note"}:
+            raise where.err(None, "any_model", "expected a mapping with prices (and a note)")
+        entries.append(
+            parse_entry(
+                {"id": ANY_MODEL, "snapshots": False, **raw_any},
+                "any_model",
+                where,
+                provider,
+                default_source,
+                default_checked,
+            )
+        )
     return provider, str(data.get("display_name", provider)), entries
 
 

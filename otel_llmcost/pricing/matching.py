@@ -120,7 +120,7 @@ class Matcher:
             return None
         pid = self.resolve_provider(provider, model, address)
         if pid is not None:
-            entry = self._lookup(pid, model)
+            entry = self._lookup(pid, model) or self.catalog.any_model.get(pid)
             return Match(entry, pid) if entry is not None else None
         if provider:  # a provider we do not know: never guess
             return None

@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from ..config import OTEL_LLMCOST_PRICING_OVERRIDES, env_str
-from .catalog import Catalog, default_catalog
+from .catalog import ANY_MODEL, Catalog, default_catalog
 from .compute import STATUS_INVALID, STATUS_NO_USAGE, STATUS_PRICED, STATUS_UNPRICED, Cost, Usage, compute_cost
 from .extras import PriceOptions
 from .matching import Match, Matcher
@@ -154,7 +154,7 @@ class Pricer:
             return Cost(
                 STATUS_NO_USAGE if usage is None else STATUS_INVALID,
                 provider=found.provider if found else None,
-                model=found.entry.model_id if found else None,
+                model=_model_id(found, model) if found else None,
                 catalog_version=version,
                 reason_code=code,
                 reason=reason,
@@ -175,7 +175,7 @@ class Pricer:
         # positional: this runs for every priced call
         return Cost(
             STATUS_PRICED, inp + out + cread + cwrite + req, inp, out, cread, cwrite, req,
-            found.provider, entry.model_id, version, tier,
+            found.provider, _model_id(found, model), version, tier,
         )  # fmt: skip
 
     def _deployment_model(self, provider: str | None, model: str, server_address: str | None) -> str:
@@ -183,6 +183,12 @@ class Pricer:
         pid = self.matcher.resolve_provider(provider, model, server_address)
         names = self._deployments.get(pid) if pid else None
         return names.get(model.lower(), model) if names else model
+
+
+def _model_id(found: Match, asked: str | None) -> str:
+    """The catalog id that priced a call; for a provider-wide price, the model the call named."""
+    entry_id = found.entry.model_id
+    return (asked or "").lower() if entry_id == ANY_MODEL else entry_id
 
 
 @functools.lru_cache(maxsize=1)
