@@ -211,3 +211,8 @@ def test_service_tier_with_its_own_prices(pricer: Pricer) -> None:
 def test_inconsistent_modal_usage_is_refused(pricer: Pricer) -> None:
     cost = pricer.price("openai", "gpt-audio-x", Usage(input_tokens=10, output_tokens=10, audio_output_tokens=11))
     assert cost.status == "invalid_usage" and cost.reason_code == "inconsistent_tokens"
+
+
+def test_search_context_defaults_to_low(pricer: Pricer) -> None:
+    cost = pricer.price("perplexity", "sonar-x", Usage(1000, 100))
+    assert cost.request_usd == D(5) / 1000

@@ -200,8 +200,9 @@ def _compute_extended(
         request_usd += ex.per_minute * usage.audio_seconds / 60
     if ex.web_search is not None:
         request_usd += usage.web_search_calls * ex.web_search
-    if options.search_context and options.search_context in ex.search_context:
-        request_usd += ex.search_context[options.search_context]
+    if ex.search_context:
+        # the API's default search context size is "low" when the request names none
+        request_usd += ex.search_context.get(options.search_context or "low", _ZERO)
     if scale != _ONE:
         input_usd, output_usd, cache_read_usd, cache_write_usd, request_usd = (
             v * scale for v in (input_usd, output_usd, cache_read_usd, cache_write_usd, request_usd)
