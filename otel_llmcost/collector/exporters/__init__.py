@@ -1,0 +1,1 @@
+"""Exporters: OTLP forwarding (with an optional on-disk queue) and a file/debug exporter."""
