@@ -308,6 +308,12 @@ DIMENSION: Final = "dimension"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 """The type of token counted in gen_ai.client.token.usage (input or output). (registry: semconv/registry.yaml#gen_ai.token.type)"""
 
+OUTCOME: Final = "outcome"
+"""What the collector did with a span (received, llm, priced, unpriced, invalid, duplicate, already_priced). (registry: semconv/registry.yaml#outcome)"""
+
+EXPORTER: Final = "exporter"
+"""The collector exporter a figure is about. (registry: semconv/registry.yaml#exporter)"""
+
 
 # --- metric.llm.cost.usd (counter)
 
@@ -388,3 +394,39 @@ METRIC_LLM_COST_CATALOG_INFO: Final = "llm.cost.catalog.info"
 
 METRIC_LLM_COST_CATALOG_INFO_UNIT: Final = "{info}"
 """Unit of llm.cost.catalog.info. (registry: semconv/registry.yaml#metric.llm.cost.catalog.info)"""
+
+
+# --- metric.llm.collector.spans (counter)
+
+METRIC_LLM_COLLECTOR_SPANS: Final = "llm.collector.spans"
+"""Spans the collector received, by outcome. Prometheus llm_collector_spans_total. (registry: semconv/registry.yaml#metric.llm.collector.spans)"""
+
+METRIC_LLM_COLLECTOR_SPANS_UNIT: Final = "{span}"
+"""Unit of llm.collector.spans. (registry: semconv/registry.yaml#metric.llm.collector.spans)"""
+
+
+# --- metric.llm.collector.dropped (counter)
+
+METRIC_LLM_COLLECTOR_DROPPED: Final = "llm.collector.dropped"
+"""Spans the collector refused or lost, by reason. Prometheus llm_collector_dropped_total. (registry: semconv/registry.yaml#metric.llm.collector.dropped)"""
+
+METRIC_LLM_COLLECTOR_DROPPED_UNIT: Final = "{span}"
+"""Unit of llm.collector.dropped. (registry: semconv/registry.yaml#metric.llm.collector.dropped)"""
+
+
+# --- metric.llm.collector.queue.depth (updowncounter)
+
+METRIC_LLM_COLLECTOR_QUEUE_DEPTH: Final = "llm.collector.queue.depth"
+"""Batches waiting in each exporter's queue. Prometheus llm_collector_queue_depth. (registry: semconv/registry.yaml#metric.llm.collector.queue.depth)"""
+
+METRIC_LLM_COLLECTOR_QUEUE_DEPTH_UNIT: Final = "{batch}"
+"""Unit of llm.collector.queue.depth. (registry: semconv/registry.yaml#metric.llm.collector.queue.depth)"""
+
+
+# --- metric.llm.collector.export.failures (counter)
+
+METRIC_LLM_COLLECTOR_EXPORT_FAILURES: Final = "llm.collector.export.failures"
+"""Failed export attempts, by exporter. Prometheus llm_collector_export_failures_total. (registry: semconv/registry.yaml#metric.llm.collector.export.failures)"""
+
+METRIC_LLM_COLLECTOR_EXPORT_FAILURES_UNIT: Final = "{attempt}"
+"""Unit of llm.collector.export.failures. (registry: semconv/registry.yaml#metric.llm.collector.export.failures)"""
