@@ -79,14 +79,21 @@ def _value(v: AnyValue) -> Any:
     return None  # arrays, maps, bytes: never a token count or a model name
 
 
-def _any(value: Any) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    return AnyValue(string_value=str(value))
+def _append(attributes: Any, values: dict[str, Any]) -> None:
+    """Append attributes to a span's repeated KeyValue field, building each in place."""
+    for key, value in values.items():
+        kv = attributes.add()
+        kv.key = key
+        if type(value) is float:
+            kv.value.double_value = value
+        elif type(value) is str:
+            kv.value.string_value = value
+        elif type(value) is bool:
+            kv.value.bool_value = value
+        elif type(value) is int:
+            kv.value.int_value = value
+        else:
+            kv.value.string_value = str(value)
 
 
 def _wanted(attributes: Iterable[KeyValue], properties: bool) -> dict[str, Any]:
@@ -142,5 +149,5 @@ def enrich(
                     stats.invalid += 1
                 else:
                     stats.unpriced += 1
-                span.attributes.extend(KeyValue(key=k, value=_any(v)) for k, v in cost_attributes(cost).items())
+                _append(span.attributes, cost_attributes(cost))
     return stats
