@@ -33,6 +33,24 @@ def add_parser(sub: Any) -> None:
         cmd.add_argument("--json", action="store_true", help="print JSON")
     validate = psub.add_parser("validate", help="check the catalog (and an overrides file) for mistakes")
     validate.add_argument("--overrides", help="also validate this pricing overrides file")
+    for name, text in (
+        ("diff", "compare the catalog with public price data: additions and disagreements, for review"),
+        ("sync", "accept reviewed items from a diff: append new models or dated price periods"),
+    ):
+        cmd = psub.add_parser(name, help=text)
+        cmd.add_argument(
+            "--source",
+            default="genai-prices",
+            help="genai-prices (the installed package) or the path of a LiteLLM price JSON",
+        )
+        cmd.add_argument("--provider", action="append", help="only these providers (repeatable)")
+        cmd.add_argument("--at", help="compare the prices in force at this ISO date-time (default now)")
+        if name == "diff":
+            cmd.add_argument("--json", action="store_true", help="print JSON")
+        else:
+            cmd.add_argument("--accept", action="append", required=True, help="an item key from diff, or all-additions")
+            cmd.add_argument("--checked", help="the date the accepted prices were checked (default today)")
+            cmd.add_argument("--catalog-dir", help="the catalog directory to write (default the one in use)")
 
 
 def _pricer(path: str | None) -> Pricer:
@@ -158,6 +176,31 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems else 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .pricing import catalog_dir
+    from .pricing.compare import ALL_ADDITIONS, CompareError, diff, sync
+
+    at = dt.datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=dt.timezone.utc)
+    try:
+        report = diff(load_catalog(), source=args.source, at=at, providers=args.provider)
+        if args.pricing_command == "diff":
+            print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
+            return EXIT_PROBLEMS if report.unreviewed else 0
+        accept = ALL_ADDITIONS if args.accept == [ALL_ADDITIONS] else args.accept
+        checked = dt.date.fromisoformat(args.checked) if args.checked else dt.date.today()
+        directory = Path(args.catalog_dir) if args.catalog_dir else catalog_dir()
+        for line in sync(directory, report, accept=accept, checked=checked):
+            print(line)
+        return 0
+    except CompareError as exc:
+        print(f"otel-llmcost: {exc}", file=sys.stderr)
+        return 2
+
+
 def run(args: argparse.Namespace) -> int:
     """Run a ``pricing`` subcommand; returns the exit code."""
     try:
@@ -165,7 +208,12 @@ def run(args: argparse.Namespace) -> int:
             return _list(args)
         if args.pricing_command == "show":
             return _show(args)
+        if args.pricing_command in ("diff", "sync"):
+            return _compare(args)
         return _validate(args)
     except CatalogError as exc:
         print(f"otel-llmcost: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
+    except ValueError as exc:  # a bad --at or --checked date
+        print(f"otel-llmcost: {exc}", file=sys.stderr)
+        return 2

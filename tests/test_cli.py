@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,3 +180,32 @@ def test_pricing_validate_sanity_rules() -> None:
     assert any("openai/b" in p and "cache read price above the input price" in p for p in problems)
     assert any("openai/d" in p and "in the future" in p for p in problems)
     assert not any("openai/c" in p for p in problems)
+
+
+def test_pricing_diff_and_sync_from_a_litellm_file(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    import shutil
+
+    from otel_llmcost.pricing import catalog_dir, load_catalog
+
+    litellm = str(Path(__file__).parent / "testdata" / "litellm_prices.json")
+    code, out, _ = run(capsys, "pricing", "diff", "--source", litellm, "--json")
+    doc = json.loads(out)
+    assert code in (0, 1) and "openai/gpt-planted-1" in [a["key"] for a in doc["additions"]]
+    work = tmp_path / "pricing"
+    shutil.copytree(catalog_dir(), work)
+    code, out, _ = run(
+        capsys, "pricing", "sync", "--source", litellm, "--accept", "openai/gpt-planted-1",
+        "--checked", "2026-11-25", "--catalog-dir", str(work),
+    )  # fmt: skip
+    assert code == 0 and "gpt-planted-1" in out
+    added = [e for e in load_catalog(sorted(work.glob("*.yaml"))).models("openai") if e.model_id == "gpt-planted-1"]
+    assert len(added) == 1 and added[0].checked.isoformat() == "2026-11-25"
+    code, _, err = run(
+        capsys, "pricing", "sync", "--source", litellm, "--accept", "openai/nope", "--catalog-dir", str(work)
+    )
+    assert code == 2 and "openai/nope" in err
+
+
+def test_pricing_diff_unknown_source(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "pricing", "diff", "--source", "/no/such/prices.json")
+    assert code == 2 and "prices.json" in err
