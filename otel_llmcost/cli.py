@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
 
     _pricing_cli.add_parser(sub)
 
+    collector = sub.add_parser("collector", help="run an OTLP hop that prices spans from apps in any language")
+    collector.add_argument("--config", help="a config file shaped like the OpenTelemetry Collector's")
+    collector.add_argument("--otlp-grpc", metavar="HOST:PORT", help="OTLP/gRPC listener (default 127.0.0.1:4317)")
+    collector.add_argument("--otlp-http", metavar="HOST:PORT", help="OTLP/HTTP listener (default 127.0.0.1:4318)")
+    collector.add_argument("--prometheus", metavar="HOST:PORT", help="/metrics endpoint (default 127.0.0.1:9464)")
+    collector.add_argument("--health", metavar="HOST:PORT", help="health endpoint (GET /health)")
+    collector.add_argument(
+        "--forward-to", metavar="URL", help="forward priced spans: HOST:PORT (OTLP/gRPC) or http(s)://... (OTLP/HTTP)"
+    )
+    collector.add_argument("--queue-dir", metavar="DIR", help="an on-disk queue for forwarding that survives restarts")
+
     demo = sub.add_parser("demo", help="run a realistic priced workload on embedded defaults and print a cost summary")
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the workload (Ctrl-C to stop)")
     demo.add_argument(
@@ -146,6 +157,40 @@ def _price(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _collector(args: argparse.Namespace) -> int:
+    from .collector.config import ExporterConfig, load_config, parse_endpoint
+    from .collector.server import run
+    from .config import ConfigError
+    from .pricing import CatalogError
+
+    try:
+        config = load_config(args.config)
+        if args.otlp_grpc and config.grpc is not None:
+            config.grpc.host, config.grpc.port = parse_endpoint(args.otlp_grpc, "--otlp-grpc")
+        if args.otlp_http and config.http is not None:
+            config.http.host, config.http.port = parse_endpoint(args.otlp_http, "--otlp-http")
+        if args.prometheus:
+            config.prometheus = parse_endpoint(args.prometheus, "--prometheus")
+        if args.health:
+            config.health = parse_endpoint(args.health, "--health")
+        if args.forward_to:
+            url = args.forward_to
+            http = url.startswith(("http://", "https://"))
+            if not http:
+                parse_endpoint(url, "--forward-to")
+            forward = ExporterConfig("otlphttp" if http else "otlp", endpoint=url, storage=args.queue_dir)
+            config.exporters = [e for e in config.exporters if e.kind != "debug"] + [forward]
+        elif args.queue_dir:
+            raise ConfigError("--queue-dir", args.queue_dir, "needs --forward-to (the queue holds batches to forward)")
+        return run(config)
+    except (ConfigError, CatalogError) as exc:
+        print(f"otel-llmcost collector: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"otel-llmcost collector: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     try:
@@ -161,6 +206,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _price(args)
     if args.command == "pricing":
         return _pricing_cli.run(args)
+    if args.command == "collector":
+        return _collector(args)
     from .demo import run_demo
 
     return run_demo(serve=args.serve, port=args.port, sessions=args.sessions, seed=args.seed, as_json=args.json)
