@@ -21,38 +21,15 @@ import pytest
 import yaml
 
 from otel_llmcost.pricing import Catalog, ModelEntry, Pricer, Usage, load_catalog
+from otel_llmcost.pricing._compare_sources import GP_PROVIDER
 
 DISAGREEMENTS = Path(__file__).resolve().parents[1] / "pricing" / "disagreements.yaml"
 GENAI_PRICES = "genai-prices"
 OTHER_SOURCES = {GENAI_PRICES, "litellm"}
 ITEM_KEYS = {"provider", "model", "field", "ours", "theirs", "other_source", "reason", "settled_by"}
 
-# Our catalog provider id -> genai-prices provider id. genai-prices has one "google" provider for the
-# Gemini API and Vertex AI (it falls back to its Anthropic prices for Claude on Vertex).
-GP_PROVIDER = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google": "google",
-    "vertex": "google",
-    "bedrock": "aws",
-    "azure": "azure",
-    "mistral": "mistral",
-    "deepseek": "deepseek",
-    "xai": "x-ai",
-    "groq": "groq",
-    "together": "together",
-    "cohere": "cohere",
-    "perplexity": "perplexity",
-    "fireworks": "fireworks",
-    "openrouter": "openrouter",
-    "cerebras": "cerebras",
-    "novita": "novita",
-    "moonshot": "moonshotai",
-    "zhipu": "zai",  # Z.ai international USD prices; genai-prices' "zhipuai" is the CNY mainland platform
-    "minimax": "minimax",
-    "hyperbolic": "huggingface_hyperbolic",  # Hugging Face router data, which passes Hyperbolic's prices through
-}
-MIN_COMPARED = 250  # fewer means a provider mapping broke, not that the data sets agree
+# Our catalog provider id -> genai-prices provider id: one mapping, shared with `otel-llmcost pricing diff`.
+MIN_COMPARED = 550  # fewer means a provider mapping broke, not that the data sets agree
 TOLERANCE = Decimal("1e-9")  # USD; both sides compute exactly, this only absorbs Decimal rounding
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 

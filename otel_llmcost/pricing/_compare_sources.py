@@ -47,7 +47,7 @@ LITELLM = "litellm"
 FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 """The token prices compared, in catalog names."""
 
-# Catalog provider id -> genai-prices provider id (as in tests/test_catalog_crosscheck.py). genai-prices
+# Catalog provider id -> genai-prices provider id (the standing cross-check test uses it too). genai-prices
 # has one "google" provider for the Gemini API and Vertex AI; its additions go to "google" only.
 GP_PROVIDER = {
     "openai": "openai",
