@@ -15,6 +15,8 @@ from otel_llmcost.metrics import Recorder
 from otel_llmcost.pricing import Catalog, Pricer, load_catalog
 from otel_llmcost.processor import CostSpanProcessor
 
+from .fakes.stack import CATALOG_INFO, metric_points
+
 TESTDATA = Path(__file__).parent / "testdata"
 
 
@@ -46,17 +48,7 @@ class Pipeline:
 
     def metrics(self, *, with_info: bool = False) -> dict[str, list]:  # type: ignore[type-arg]
         """Return {metric name: [data points]} from one collection (the catalog info gauge left out)."""
-        data = self.reader.get_metrics_data()
-        out: dict[str, list] = {}  # type: ignore[type-arg]
-        if data is None:
-            return out
-        for rm in data.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name == "llm.cost.catalog.info" and not with_info:
-                        continue
-                    out.setdefault(metric.name, []).extend(metric.data.data_points)
-        return out
+        return metric_points(self.reader, skip=() if with_info else (CATALOG_INFO,))
 
     def close(self) -> None:
         self.meter_provider.shutdown()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -22,6 +19,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_llmcost
 from otel_llmcost.config import ConfigError
+
+from .fakes import otlp_receiver
 
 CHAT = {
     "gen_ai.provider.name": "openai",
@@ -84,31 +83,11 @@ def test_bad_environment_values_name_the_variable(monkeypatch: pytest.MonkeyPatc
         otel_llmcost.configure(tracer_provider=TracerProvider())
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: dict[str, list[bytes]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        self.received.setdefault(self.path, []).append(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_otlp_export_when_standard_variables_are_set(
     monkeypatch: pytest.MonkeyPatch, setups: list[otel_llmcost.LLMCostSetup]
 ) -> None:
-    received: dict[str, list[bytes]] = {}
-    handler = type("Handler", (_Receiver,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    with otlp_receiver.serve() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         provider = TracerProvider()
         setup = otel_llmcost.configure(tracer_provider=provider, prometheus_port=0, instrument=False)
@@ -116,9 +95,7 @@ def test_otlp_export_when_standard_variables_are_set(
         setup.processor.force_flush()
         setup.meter_provider.force_flush()
         setup.shutdown()
-    finally:
-        server.shutdown()
-        server.server_close()
+    received = receiver.received
     traces = ExportTraceServiceRequest.FromString(received["/v1/traces"][0])
     span = traces.resource_spans[0].scope_spans[0].spans[0]
     attrs = {kv.key: kv.value for kv in span.attributes}

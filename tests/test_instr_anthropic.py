@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,21 +23,16 @@ import httpx2
 import pytest
 import wrapt
 from anthropic._base_client import AsyncAPIClient, SyncAPIClient
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_llmcost import _state
-from otel_llmcost.export import InMemoryCostMetricReader, cost_meter_provider
 from otel_llmcost.instrumentation._tokens import count_tokens
 from otel_llmcost.instrumentation.anthropic import AnthropicInstrumentor
-from otel_llmcost.metrics import Recorder
 from otel_llmcost.pricing import Pricer, Usage, default_pricer
-from otel_llmcost.processor import CostSpanProcessor
 
 from .fakes.anthropic_server import COMPACTION, REPLY_TEXT, THINKING_TOKENS, FakeAnthropicServer, MessageUsage, serve
+from .fakes.stack import InstrumentedStack, instrumented_stack, usd
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +63,8 @@ def cached_prompt(question: str = "Which region fell?") -> dict[str, Any]:
 
 
 @dataclass
-class Stack:
+class Stack(InstrumentedStack):
     server: FakeAnthropicServer
-    exporter: InMemorySpanExporter
-    recorder: Recorder
-    reader: InMemoryCostMetricReader
-    provider: TracerProvider
-    instrumentor: AnthropicInstrumentor
 
     def client(self, **kwargs: Any) -> anthropic.Anthropic:
         options: dict[str, Any] = {"base_url": self.server.base_url, "api_key": API_KEY, "max_retries": 0, **kwargs}
@@ -81,13 +72,6 @@ class Stack:
 
     def async_client(self) -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(base_url=self.server.base_url, api_key=API_KEY, max_retries=0)
-
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def only_span(self) -> ReadableSpan:
-        (span,) = self.spans()
-        return span
 
     def requests(self) -> list[tuple[str, str, int]]:
         return sorted((labels["status"], labels["cost_status"], n) for labels, n in self.recorder.snapshot().requests)
@@ -106,23 +90,14 @@ def server() -> Iterator[FakeAnthropicServer]:
 
 @pytest.fixture()
 def stack(server: FakeAnthropicServer, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """Our instrumentation into fresh pipelines (a sampler as the parameter, if any), undone after."""
-    exporter, recorder = InMemorySpanExporter(), Recorder()
+    """Our instrumentation into fresh pipelines (a sampler as the parameter, if any), undone after.
+
+    Spans go through CostSpanProcessor, call-site metrics into its recorder; the built-in catalog prices.
+    """
     sampler = getattr(request, "param", None)
-    provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
-    provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(exporter), recorder=recorder))
-    reader = InMemoryCostMetricReader(recorder)
-    meters = cost_meter_provider([reader], catalog_version=lambda: default_pricer().catalog.version)
-    _state.install(recorder)  # call-site metrics; the built-in catalog prices
-    instrumentor = AnthropicInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "a previous test leaked its instrumentation"
-    instrumentor.instrument(tracer_provider=provider)
-    yield Stack(server, exporter, recorder, reader, provider, instrumentor)
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-    meters.shutdown()
-    provider.shutdown()
-    _state.install(Recorder())
+    make = partial(Stack, server=server)
+    with instrumented_stack(make, AnthropicInstrumentor(), sampler=sampler, price_spans=True) as s:
+        yield s
 
 
 # --- expected values, from the server's usage and the catalog ---------------------------------
@@ -160,12 +135,6 @@ def expected_cost(
     )
     assert pricer.price(provider, model, otel, at_ns=span.start_time).total_usd == total
     return total
-
-
-def usd(value: object) -> Decimal:
-    """The exact decimal a float attribute stands for (its shortest repr)."""
-    assert isinstance(value, float), value
-    return Decimal(repr(value))
 
 
 def attrs(span: ReadableSpan) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import boto3
@@ -20,19 +21,13 @@ import urllib3
 import wrapt
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError, IncompleteReadError, ResponseStreamingError
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_llmcost import _state
-from otel_llmcost.export import InMemoryCostMetricReader, cost_meter_provider
 from otel_llmcost.instrumentation._tokens import estimate_usage
 from otel_llmcost.instrumentation.bedrock import BedrockInstrumentor
-from otel_llmcost.metrics import Recorder
-from otel_llmcost.pricing import Pricer, Usage, default_pricer
-from otel_llmcost.processor import CostSpanProcessor
+from otel_llmcost.pricing import Usage
 
 from .fakes.bedrock_server import (
     ERROR_MODELS,
@@ -43,6 +38,7 @@ from .fakes.bedrock_server import (
     serve,
     usage_for,
 )
+from .fakes.stack import InstrumentedStack, instrumented_stack, strings, usd
 
 pytestmark = pytest.mark.integration
 
@@ -72,12 +68,8 @@ def anthropic_body(text: str = PROMPT, ttl: str | None = "1h") -> str:
 
 
 @dataclass
-class Stack:
+class Stack(InstrumentedStack):
     server: FakeBedrockServer
-    exporter: InMemorySpanExporter
-    recorder: Recorder
-    pricer: Pricer
-    instrumentor: BedrockInstrumentor
     clients: list[Any] = field(default_factory=list)
 
     def client(self, service: str = "bedrock-runtime") -> Any:
@@ -92,13 +84,6 @@ class Stack:
         self.clients.append(client)  # closed at teardown: no socket outlives its test
         return client
 
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def only_span(self) -> ReadableSpan:
-        (span,) = self.spans()
-        return span
-
     def requests(self) -> list[tuple[str, str, str, int]]:
         snap = self.recorder.snapshot()
         return sorted((lb["model"], lb["status"], lb["cost_status"], n) for lb, n in snap.requests)
@@ -111,27 +96,14 @@ def server() -> Iterator[FakeBedrockServer]:
 
 
 def _stack(server: FakeBedrockServer, sampler: Any = None) -> Iterator[Stack]:
-    pricer = default_pricer()  # the real catalog: its us./global. Bedrock entries differ
-    exporter = InMemorySpanExporter()
-    recorder = Recorder(())
-    provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
-    provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(exporter), pricer=pricer, recorder=recorder))
-    meters = cost_meter_provider([InMemoryCostMetricReader(recorder)], catalog_version=lambda: pricer.catalog.version)
-    _state.install(recorder, pricer)
-    instrumentor = BedrockInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "a previous test leaked its instrumentation"
-    instrumentor.instrument(tracer_provider=provider)
-    stack = Stack(server, exporter, recorder, pricer, instrumentor)
-    try:
-        yield stack
-    finally:
-        for client in stack.clients:
-            client.close()
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        meters.shutdown()
-        provider.shutdown()
-        _state.install(Recorder())
+    # the built-in catalog (its us./global. Bedrock entries differ); spans priced by CostSpanProcessor
+    make = partial(Stack, server=server)
+    with instrumented_stack(make, BedrockInstrumentor(), sampler=sampler, price_spans=True) as stack:
+        try:
+            yield stack
+        finally:
+            for client in stack.clients:
+                client.close()
 
 
 @pytest.fixture()
@@ -169,11 +141,6 @@ def expected_cost(stack: Stack, span: ReadableSpan, model: str, served: ServedUs
     )
     assert stack.pricer.price("aws.bedrock", model, otel_usage(served), at_ns=span.start_time).total_usd == total
     return total
-
-
-def usd(value: object) -> Decimal:
-    assert isinstance(value, float), value
-    return Decimal(repr(value))
 
 
 def assert_usage(span: ReadableSpan, served: ServedUsage) -> None:
@@ -442,18 +409,6 @@ def test_other_services_and_operations_are_not_traced(stack: Stack) -> None:
     assert stack.spans() == [] and stack.requests() == []
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
-    else:
-        yield str(value)
-
-
 def test_credentials_and_content_never_reach_spans_or_metrics(stack: Stack) -> None:
     client = stack.client()
     client.converse(modelId=US_SONNET, messages=converse_messages())
@@ -468,10 +423,10 @@ def test_credentials_and_content_never_reach_spans_or_metrics(stack: Stack) -> N
 
     spans = stack.spans()
     assert len(spans) == 5
-    seen = [span.name for span in spans] + [s for span in spans for s in _strings(dict(span.attributes or {}))]
-    seen += [s for span in spans for e in span.events for s in _strings(dict(e.attributes or {}))]
+    seen = [span.name for span in spans] + [s for span in spans for s in strings(dict(span.attributes or {}))]
+    seen += [s for span in spans for e in span.events for s in strings(dict(e.attributes or {}))]
     snap = stack.recorder.snapshot()
-    seen += [s for labels, _ in snap.requests for s in _strings(labels)]
+    seen += [s for labels, _ in snap.requests for s in strings(labels)]
     forbidden = [ACCESS_KEY, SECRET_KEY, "AWS4-HMAC-SHA256", "PINEAPPLE", REPLY_TEXT, *signatures]
     assert seen and not [s for s in seen for f in forbidden if f in s]
 

@@ -12,9 +12,10 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import google.auth.credentials
@@ -23,14 +24,9 @@ import wrapt
 from google import genai
 from google.genai import errors, models, types
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 from opentelemetry.trace import SpanKind, StatusCode
 
-import otel_llmcost
-from otel_llmcost import _state
-from otel_llmcost.export import InMemoryCostMetricReader, cost_meter_provider
 from otel_llmcost.instrumentation._call import error_type_of
 from otel_llmcost.instrumentation._tokens import estimate_usage
 from otel_llmcost.instrumentation.google_genai import (
@@ -39,8 +35,7 @@ from otel_llmcost.instrumentation.google_genai import (
     provider_name,
     usage_from_metadata,
 )
-from otel_llmcost.metrics import Recorder
-from otel_llmcost.pricing import Pricer, Usage
+from otel_llmcost.pricing import Usage
 
 from .fakes.gemini_server import (
     ERROR_MODELS,
@@ -53,6 +48,7 @@ from .fakes.gemini_server import (
     model_version,
     serve,
 )
+from .fakes.stack import InstrumentedStack, instrumented_stack, usd
 
 pytestmark = pytest.mark.integration
 
@@ -62,62 +58,22 @@ SECRET = "The launch code is PINEAPPLE-42"
 
 
 @dataclass
-class Stack:
+class Stack(InstrumentedStack):
     """One instrumented process: the fake server, a tracer provider, our recorder and pricer."""
 
     server: FakeGeminiServer
-    exporter: InMemorySpanExporter
-    reader: InMemoryCostMetricReader
-    pricer: Pricer
 
     def client(self, **kwargs: Any) -> genai.Client:
         kwargs.setdefault("api_key", API_KEY)
         return genai.Client(http_options=types.HttpOptions(base_url=self.server.base_url), **kwargs)
 
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def only_span(self) -> ReadableSpan:
-        (span,) = self.spans()
-        return span
-
-    def metrics(self) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {}
-        data = self.reader.get_metrics_data()
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name != "llm.cost.catalog.info":
-                        out.setdefault(metric.name, []).extend(metric.data.data_points)
-        return out
-
     def requests(self) -> list[tuple[dict[str, Any], int]]:
         return [(dict(p.attributes), p.value) for p in self.metrics().get("llm.requests", [])]
 
 
-@contextmanager
-def instrumented(server: FakeGeminiServer, sampler: Sampler | None = None) -> Iterator[Stack]:
+def instrumented(server: FakeGeminiServer, sampler: Sampler | None = None) -> AbstractContextManager[Stack]:
     """Instrument google-genai into fresh pipelines for the block; uninstrument and restore after."""
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    recorder = Recorder()
-    pricer = otel_llmcost.default_pricer()
-    reader = InMemoryCostMetricReader(recorder)
-    meter_provider = cost_meter_provider([reader], catalog_version=lambda: pricer.catalog.version)
-    saved = (_state._recorder, _state._pricer)
-    _state.install(recorder, pricer)
-    instrumentor = GoogleGenAIInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "a previous test leaked its instrumentation"
-    instrumentor.instrument(tracer_provider=tracer_provider)
-    try:
-        yield Stack(server, exporter, reader, pricer)
-    finally:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        _state._recorder, _state._pricer = saved
-        meter_provider.shutdown()
-        tracer_provider.shutdown()
+    return instrumented_stack(partial(Stack, server=server), GoogleGenAIInstrumentor(), sampler=sampler)
 
 
 @pytest.fixture()
@@ -169,11 +125,6 @@ def expected_cost(
         cache_read_usd=usage.cached_content_token_count * rates.cache_read,
         output_usd=(usage.candidates_token_count + usage.thoughts_token_count) * rates.output,
     )
-
-
-def usd(value: object) -> Decimal:
-    assert isinstance(value, float), value
-    return Decimal(repr(value))
 
 
 def assert_priced(span: ReadableSpan, expected: Expected, status: str = "priced") -> None:

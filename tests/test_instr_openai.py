@@ -10,9 +10,10 @@ import asyncio
 import json
 import types
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import openai
@@ -23,9 +24,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_llmcost import CostSpanProcessor, Pricer, Recorder, Usage, _state, default_pricer
+from otel_llmcost import CostSpanProcessor, Recorder, Usage, _state, default_pricer
 from otel_llmcost.config import OTEL_LLMCOST_STREAM_INCLUDE_USAGE, ConfigError, env_bool
-from otel_llmcost.export import InMemoryCostMetricReader, cost_meter_provider
 from otel_llmcost.instrumentation import _tokens
 from otel_llmcost.instrumentation.openai import (
     OpenAIInstrumentor,
@@ -47,6 +47,7 @@ from .fakes.openai_server import (
     responses_usage,
     serve,
 )
+from .fakes.stack import InstrumentedStack, installed, instrumented_stack, strings, usd
 
 integration = pytest.mark.integration
 API_KEY = "sk-test-DO-NOT-LEAK-1234"
@@ -61,15 +62,10 @@ def messages(text: str = PROMPT) -> list[dict[str, str]]:
 
 
 @dataclass
-class Stack:
+class Stack(InstrumentedStack):
     """Our instrumentation on a fresh tracer provider, recording into a fresh recorder."""
 
     server: FakeOpenAIServer
-    exporter: InMemorySpanExporter
-    provider: TracerProvider
-    recorder: Recorder
-    reader: InMemoryCostMetricReader
-    pricer: Pricer
 
     def client(self) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.server.base_url, api_key=API_KEY, max_retries=0)
@@ -77,57 +73,19 @@ class Stack:
     def async_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.server.base_url, api_key=API_KEY, max_retries=0)
 
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
     def only_span(self) -> ReadableSpan:
-        (span,) = self.spans()
+        span = super().only_span()
         assert span.instrumentation_scope is not None and span.instrumentation_scope.name == SCOPE
         return span
-
-    def metrics(self) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {}
-        data = self.reader.get_metrics_data()
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name != "llm.cost.catalog.info":
-                        out.setdefault(metric.name, []).extend(metric.data.data_points)
-        return out
 
     def requests(self) -> list[tuple[dict[str, Any], int]]:
         return [(dict(p.attributes), p.value) for p in self.metrics().get("llm.requests", [])]
 
 
-@contextmanager
-def installed(recorder: Recorder, pricer: Pricer) -> Iterator[None]:
-    """Make our instrumentation record into *recorder* for the block (process-wide state)."""
-    before = (_state._recorder, _state._pricer)
-    _state.install(recorder, pricer)
-    try:
-        yield
-    finally:
-        _state.install(*before)  # type: ignore[arg-type]
-
-
-@contextmanager
-def instrumented(server: FakeOpenAIServer, sampler: Sampler | None = None, **kwargs: Any) -> Iterator[Stack]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=sampler) if sampler is not None else TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    recorder, pricer = Recorder(), default_pricer()
-    reader = InMemoryCostMetricReader(recorder)
-    meters = cost_meter_provider([reader], catalog_version=lambda: pricer.catalog.version)
-    instrumentor = OpenAIInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "a previous test leaked its instrumentation"
-    with installed(recorder, pricer):
-        instrumentor.instrument(tracer_provider=provider, **kwargs)
-        try:
-            yield Stack(server, exporter, provider, recorder, reader, pricer)
-        finally:
-            instrumentor.uninstrument()
-            meters.shutdown()
-            provider.shutdown()
+def instrumented(
+    server: FakeOpenAIServer, sampler: Sampler | None = None, **kwargs: Any
+) -> AbstractContextManager[Stack]:
+    return instrumented_stack(partial(Stack, server=server), OpenAIInstrumentor(), sampler=sampler, **kwargs)
 
 
 @pytest.fixture()
@@ -155,12 +113,6 @@ def as_usage(u: ChatUsage) -> Usage:
     return Usage(
         u.prompt_tokens, u.completion_tokens, cache_read_tokens=u.cached_tokens, reasoning_tokens=u.reasoning_tokens
     )
-
-
-def usd(value: object) -> Decimal:
-    """The exact decimal a float attribute stands for (its shortest repr)."""
-    assert isinstance(value, float), value
-    return Decimal(repr(value))
 
 
 def assert_cost(stack: Stack, span: ReadableSpan, model: str, usage: Usage, *, status: str = "priced") -> Decimal:
@@ -555,32 +507,18 @@ def test_azure_clients_and_urls_yield_the_host_alone() -> None:
     assert azure_cost.provider == "azure"
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
-    elif value is not None:
-        yield str(value)
-
-
 def everything_on(stack: Stack) -> list[str]:
     """Every string on the spans (names, attributes, events, status) and on the metric points."""
     seen: list[str] = []
     for span in stack.spans():
         seen += [span.name, span.status.description or ""]
-        seen += _strings(dict(span.attributes or {}))
+        seen += strings(dict(span.attributes or {}))
         for event in span.events:
-            seen += [event.name, *_strings(dict(event.attributes or {}))]
+            seen += [event.name, *strings(dict(event.attributes or {}))]
     for name, points in stack.metrics().items():
         seen.append(name)
         for p in points:
-            seen += _strings(dict(p.attributes or {}))
+            seen += strings(dict(p.attributes or {}))
     return seen
 
 

@@ -26,10 +26,11 @@ What the instrumentation (1.3b0) emits, as these tests pin it down:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import openai
@@ -39,14 +40,11 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_llmcost
-from otel_llmcost import CostSpanProcessor, Recorder, Usage
-from otel_llmcost.export import InMemoryCostMetricReader, cost_meter_provider
+from otel_llmcost import Usage
 
 from .fakes.openai_server import (
     ERROR_MODELS,
@@ -58,6 +56,7 @@ from .fakes.openai_server import (
     response_model,
     serve,
 )
+from .fakes.stack import InstrumentedStack, instrumented_stack, metric_points, strings, usd
 
 pytestmark = pytest.mark.integration
 
@@ -80,14 +79,10 @@ def messages(text: str = PROMPT) -> list[dict[str, str]]:
 
 
 @dataclass
-class Stack:
+class Stack(InstrumentedStack):
     """One instrumented process: the fake server, the SDK pipelines and our processor."""
 
     server: FakeOpenAIServer
-    exporter: InMemorySpanExporter
-    processor: CostSpanProcessor
-    recorder: Recorder
-    cost_reader: InMemoryCostMetricReader
     genai_reader: InMemoryMetricReader
     logs: InMemoryLogRecordExporter
 
@@ -98,65 +93,45 @@ class Stack:
         return openai.AsyncOpenAI(base_url=self.server.base_url, api_key=API_KEY, max_retries=0)
 
     def spans(self) -> list[ReadableSpan]:
-        spans = list(self.exporter.get_finished_spans())
+        spans = super().spans()
         assert all(s.instrumentation_scope is not None and s.instrumentation_scope.name == SCOPE for s in spans)
         return spans
 
-    def only_span(self) -> ReadableSpan:
-        (span,) = self.spans()
-        return span
-
     def cost_metrics(self) -> dict[str, list[Any]]:
         """{metric name: data points} of our metrics (the catalog info gauge left out)."""
-        return _points(self.cost_reader, skip=("llm.cost.catalog.info",))
+        return self.metrics()
 
     def genai_metrics(self) -> dict[str, list[Any]]:
         """{metric name: data points} the instrumentation itself records."""
-        return _points(self.genai_reader)
-
-
-def _points(reader: Any, skip: Sequence[str] = ()) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    data = reader.get_metrics_data()
-    if data is None:
-        return out
-    for rm in data.resource_metrics:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if metric.name not in skip:
-                    out.setdefault(metric.name, []).extend(metric.data.data_points)
-    return out
+        return metric_points(self.genai_reader)
 
 
 @contextmanager
 def instrumented(server: FakeOpenAIServer) -> Iterator[Stack]:
-    """Instrument openai into fresh pipelines for the block, then uninstrument and shut down."""
-    exporter = InMemorySpanExporter()
-    recorder = Recorder()
-    processor = CostSpanProcessor(SimpleSpanProcessor(exporter), recorder=recorder)  # default pricer
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(processor)
+    """Instrument openai into fresh pipelines for the block, then uninstrument and shut down.
+
+    Spans go through CostSpanProcessor (the built-in catalog); the official instrumentation's own
+    metrics and logs go to memory too. It does not read our process-wide recorder: none is installed.
+    """
     genai_reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[genai_reader])
     logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    cost_reader = InMemoryCostMetricReader(recorder)
-    cost_provider = cost_meter_provider([cost_reader], catalog_version=lambda: processor.pricer.catalog.version)
-    instrumentor = OpenAIInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "a previous test leaked its instrumentation"
-    instrumentor.instrument(
-        tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider
-    )
+    make = partial(Stack, server=server, genai_reader=genai_reader, logs=logs)
     try:
-        yield Stack(server, exporter, processor, recorder, cost_reader, genai_reader, logs)
+        with instrumented_stack(
+            make,
+            OpenAIInstrumentor(),
+            price_spans=True,
+            install=False,
+            meter_provider=meter_provider,
+            logger_provider=logger_provider,
+        ) as stack:
+            yield stack
     finally:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        cost_provider.shutdown()
         meter_provider.shutdown()
         logger_provider.shutdown()
-        tracer_provider.shutdown()
 
 
 @pytest.fixture()
@@ -216,12 +191,6 @@ def expected_chat(stack: Stack, span: ReadableSpan, model: str, usage: ChatUsage
     )
     assert cost.total_usd == expected.total_usd
     return expected
-
-
-def usd(value: object) -> Decimal:
-    """The exact decimal a float attribute stands for (its shortest repr)."""
-    assert isinstance(value, float), value
-    return Decimal(repr(value))
 
 
 def assert_priced(span: ReadableSpan, expected: Expected) -> None:
@@ -424,37 +393,23 @@ def test_api_error_propagates_unchanged_and_is_counted_as_error(
     assert "llm.cost.usd" not in stack.cost_metrics()
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
-    elif value is not None:
-        yield str(value)
-
-
 def _span_strings(span: ReadableSpan) -> Iterator[str]:
     yield span.name
-    yield from _strings(dict(span.attributes or {}))
+    yield from strings(dict(span.attributes or {}))
     yield span.status.description or ""
     for event in span.events:
         yield event.name
-        yield from _strings(dict(event.attributes or {}))
+        yield from strings(dict(event.attributes or {}))
     for link in span.links:
-        yield from _strings(dict(link.attributes or {}))
-    yield from _strings(dict(span.resource.attributes))
+        yield from strings(dict(link.attributes or {}))
+    yield from strings(dict(span.resource.attributes))
 
 
 def _metric_strings(points: dict[str, list[Any]]) -> Iterator[str]:
     for name, pts in points.items():
         yield name
         for p in pts:
-            yield from _strings(dict(p.attributes or {}))
+            yield from strings(dict(p.attributes or {}))
 
 
 def _exercise_everything(stack: Stack, text: str) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_llmcost import default_pricer
 from otel_llmcost.pricing import Usage
 
+from .fakes import otlp_receiver
 from .fakes.openai_server import chat_usage, serve
 
 APP = """
@@ -29,37 +27,16 @@ for n in range(3):
 """
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: dict[str, list[bytes]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        self.received.setdefault(self.path, []).append(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
-def receiver() -> Iterator[tuple[str, dict[str, list[bytes]]]]:
-    received: dict[str, list[bytes]] = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Receiver,), {"received": received}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[otlp_receiver.OTLPReceiver]:
+    with otlp_receiver.serve() as r:
+        yield r
 
 
 @pytest.mark.integration
 def test_app_under_opentelemetry_instrument_exports_priced_spans_and_metrics(
-    receiver: tuple[str, dict[str, list[bytes]]], tmp_path: Path
+    receiver: otlp_receiver.OTLPReceiver, tmp_path: Path
 ) -> None:
-    endpoint, received = receiver
     with serve() as llm:
         app = tmp_path / "app.py"
         app.write_text(APP.format(base_url=llm.base_url))
@@ -69,7 +46,7 @@ def test_app_under_opentelemetry_instrument_exports_priced_spans_and_metrics(
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_METRICS_EXPORTER": "none",
             "OTEL_LOGS_EXPORTER": "none",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_LLMCOST_PROMETHEUS_PORT": "0",
         }
@@ -79,6 +56,7 @@ def test_app_under_opentelemetry_instrument_exports_priced_spans_and_metrics(
         )
         assert proc.returncode == 0, proc.stderr
         bodies = [r.body for r in llm.requests if r.path.endswith("/chat/completions")]
+    received = receiver.received
     usages = [chat_usage(b) for b in bodies]
     expected = sorted(
         default_pricer()

@@ -30,15 +30,14 @@ import dataclasses
 import hashlib
 import json
 import math
-import socket
-import sys
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from ._http import FakeHandler, FakeServer, ServerState, serving
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -251,45 +250,22 @@ class _PromptCache:
 
 
 @dataclass
-class _State:
-    requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class _State(ServerState[RecordedRequest]):
     cache: _PromptCache = field(default_factory=_PromptCache)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "fake-anthropic/1.0"
-    timeout = 10  # an idle keep-alive connection ends its thread after this
-    disable_nagle_algorithm = True  # stream chunks leave at once, not after a delayed ACK
-
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass  # keep test output clean
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            data = {}
-        return data if isinstance(data, dict) else {}
-
     def _send_body(self, status: int, data: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("request-id", f"req_fake_{status}")
+        headers = {"request-id": f"req_fake_{status}"}
         if status == 429:
-            self.send_header("retry-after", "30")
+            headers["retry-after"] = "30"
         if status == 529:
-            self.send_header("retry-after-ms", "5")  # a retrying client waits 5 ms, not seconds
-        self.end_headers()
-        self.wfile.write(data)
+            headers["retry-after-ms"] = "5"  # a retrying client waits 5 ms, not seconds
+        self._send_bytes(status, data, headers=headers)
 
     def _send_json(self, status: int, payload: Mapping[str, Any]) -> None:
         self._send_body(status, json.dumps(payload).encode())
@@ -297,17 +273,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, status: int, err_type: str, message: str) -> None:
         payload = {"type": "error", "error": {"type": err_type, "message": message}, "request_id": "req_fake_error"}
         self._send_json(status, payload)
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def _drop_connection(self) -> None:
-        """Close the socket mid-response: the client sees an incomplete chunked body."""
-        self.wfile.flush()
-        self.close_connection = True
-        with suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
     # --- routes -----------------------------------------------------------------------------
 
@@ -324,8 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, "not_found_error", f"Unknown route: POST {path}")
             return
         request = RecordedRequest("POST", self.path, dict(self.headers.items()), body)
-        with self.server.state.lock:
-            self.server.state.requests.append(request)
+        self._record(request)
         scenario = self.headers.get("x-fake-scenario", "")
         first_attempt = self.headers.get("x-stainless-retry-count", "0") == "0"
         if scenario in _ERRORS and (scenario != "overloaded-once" or first_attempt):
@@ -389,12 +353,9 @@ class _Handler(BaseHTTPRequestHandler):
         events.append(("message_stop", {"type": "message_stop"}))
         cut_after = int(scenario.rpartition("-")[2]) if scenario.startswith("cut-after-") else None
 
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("request-id", "req_fake_stream")
-        self.end_headers()
+        self._start_chunked(
+            "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache", "request-id": "req_fake_stream"}
+        )
         for sent, (name, data) in enumerate(events):
             if sent == cut_after:
                 self._drop_connection()
@@ -403,63 +364,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk(b"")  # the terminating zero-length chunk
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
+class FakeAnthropicServer(FakeServer[RecordedRequest]):
+    """The fake Anthropic API on 127.0.0.1, on a free port; start with :meth:`start` or ``with``.
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that closes its keep-alive connection resets the handler's read; that is not an error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+    Its ``base_url`` is the ``anthropic`` client's (the SDK adds ``/v1/messages``).
+    """
 
-
-class FakeAnthropicServer:
-    """The fake Anthropic API on 127.0.0.1, on a free port; start with :meth:`start` or ``with``."""
-
-    def __init__(self) -> None:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.state = _State()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """The ``anthropic`` client's ``base_url`` (the SDK adds ``/v1/messages``)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A copy of every request received so far, oldest first."""
-        with self._httpd.state.lock:
-            return list(self._httpd.state.requests)
-
-    def start(self) -> FakeAnthropicServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeAnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    handler = _Handler
+    state_type = _State
+    thread_name = "fake-anthropic"
 
 
-@contextmanager
-def serve() -> Iterator[FakeAnthropicServer]:
+def serve() -> AbstractContextManager[FakeAnthropicServer]:
     """Run a :class:`FakeAnthropicServer` for the duration of the block."""
-    with FakeAnthropicServer() as server:
-        yield server
+    return serving(FakeAnthropicServer)

@@ -28,16 +28,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import socket
 import struct
-import sys
-import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
+
+from ._http import FakeHandler, FakeServer, ServerState, serving
 
 __all__ = [
     "ERROR_MODELS",
@@ -209,70 +207,44 @@ class RecordedRequest:
 
 
 @dataclass
-class _State:
-    requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class _State(ServerState[RecordedRequest]):
     cut_stream_after: int | None = None
     omit_usage: bool = False
     truncate_body: bool = False
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "fake-bedrock/1.0"
-    timeout = 10
-    disable_nagle_algorithm = True
 
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
-
-    def _record(self, model_id: str, body: dict[str, Any]) -> int:
+    def _record_call(self, model_id: str, body: dict[str, Any]) -> int:
         path = self.path.split("?", 1)[0]
-        with self.server.state.lock:
-            self.server.state.requests.append(
-                RecordedRequest(self.command, path, model_id, dict(self.headers.items()), body)
-            )
-            return len(self.server.state.requests)
+        return self._record(RecordedRequest(self.command, path, model_id, dict(self.headers.items()), body))
 
-    def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", f"req-fake-{len(self.server.state.requests)}")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+    def _request_id(self) -> dict[str, str]:
+        return {"x-amzn-RequestId": f"req-fake-{len(self.server.state.requests)}"}
 
     def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+        self._send_bytes(status, json.dumps(payload).encode(), headers={**self._request_id(), **(headers or {})})
 
     def _send_error(self, status: int, code: str, message: str) -> None:
         self._send_json(status, {"message": message}, {"x-amzn-ErrorType": f"{code}:{_ERROR_NAMESPACE}"})
 
     def do_GET(self) -> None:
-        self._record("", {})
+        self._record_call("", {})
         if self.path.split("?", 1)[0] == "/foundation-models":
             self._send_json(200, {"modelSummaries": []})
         else:
             self._send_error(404, "ResourceNotFoundException", "Unknown operation.")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = {}
+        body = self._read_json()
         parts = self.path.split("?", 1)[0].split("/")
         if len(parts) != 4 or parts[1] != "model":
-            self._record("", body)
+            self._record_call("", body)
             self._send_error(404, "ResourceNotFoundException", "Unknown operation.")
             return
         model_id, route = unquote(parts[2]), parts[3]
-        n = self._record(model_id, body if isinstance(body, dict) else {})
+        n = self._record_call(model_id, body)
         if model_id in ERROR_MODELS:
             self._send_error(*ERROR_MODELS[model_id])
         elif route == "converse":
@@ -320,9 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data[: len(data) // 2])  # half the promised body, then the connection drops
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            self._drop_connection()
             return
         self._send_json(200, payload, {} if self.server.state.omit_usage else usage.headers())
 
@@ -369,56 +339,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, events: list[bytes]) -> None:
         cut = self.server.state.cut_stream_after
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-amzn-RequestId", f"req-fake-{len(self.server.state.requests)}")
-        self.end_headers()
+        self._start_chunked("application/vnd.amazon.eventstream", self._request_id())
         for i, event in enumerate(events):
             if cut is not None and i == cut:
-                # the connection drops mid-stream: no terminating chunk, the socket just closes
-                self.close_connection = True
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
+                self._drop_connection()  # mid-stream: no terminating chunk, the socket just closes
                 return
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+            self._chunk(event)
+        self._chunk(b"")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class FakeBedrockServer:
+class FakeBedrockServer(FakeServer[RecordedRequest]):
     """The fake Bedrock Runtime API on 127.0.0.1, on a free port; start with :meth:`start` or ``with``."""
 
-    def __init__(self) -> None:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.state = _State()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
+    handler = _Handler
+    state_type = _State
+    thread_name = "fake-bedrock"
+    quiet_errors = (OSError,)
 
     @property
     def endpoint_url(self) -> str:
         """The client's ``endpoint_url``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A copy of every request received so far, oldest first."""
-        with self._httpd.state.lock:
-            return list(self._httpd.state.requests)
+        return self.base_url
 
     @property
     def cut_stream_after(self) -> int | None:
@@ -447,29 +388,7 @@ class FakeBedrockServer:
     def truncate_body(self, value: bool) -> None:
         self._httpd.state.truncate_body = value
 
-    def start(self) -> FakeBedrockServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-bedrock", daemon=True
-        )
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeBedrockServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-@contextmanager
-def serve() -> Iterator[FakeBedrockServer]:
+def serve() -> AbstractContextManager[FakeBedrockServer]:
     """Run a :class:`FakeBedrockServer` for the duration of the block."""
-    with FakeBedrockServer() as server:
-        yield server
+    return serving(FakeBedrockServer)

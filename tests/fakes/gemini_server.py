@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from ._http import FakeHandler, FakeServer, serving
 
 __all__ = [
     "ERROR_MODELS",
@@ -202,40 +201,10 @@ class RecordedRequest:
     body: dict[str, Any]
 
 
-@dataclass
-class _State:
-    requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "fake-gemini/1.0"
-    timeout = 10  # an idle keep-alive connection ends its thread after this
-    disable_nagle_algorithm = True  # stream chunks leave at once
-
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass  # keep test output clean
 
     # --- plumbing ---------------------------------------------------------------------------
-
-    def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            data = {}
-        return data if isinstance(data, dict) else {}
-
-    def _send_bytes(self, status: int, data: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _send_json(self, status: int, payload: Mapping[str, Any]) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
@@ -243,19 +212,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, code: int, status: str, message: str) -> None:
         self._send_json(code, {"error": {"code": code, "message": message, "status": status}})
 
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
     # --- routes -----------------------------------------------------------------------------
 
     def do_POST(self) -> None:
         body = self._read_json()
         url = urlsplit(self.path)
-        with self.server.state.lock:
-            self.server.state.requests.append(
-                RecordedRequest("POST", url.path, parse_qs(url.query), dict(self.headers.items()), body)
-            )
+        self._record(RecordedRequest("POST", url.path, parse_qs(url.query), dict(self.headers.items()), body))
         match = _PATH.search(url.path)
         if match is None:
             self._send_error(404, "NOT_FOUND", f"Unknown path {url.path}")
@@ -305,10 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
             text = word if i == 0 else " " + word
             chunk_usage = None if model == "stream-no-usage" else usage.partial(i + 1)
             events.append(self._response(model, body, text, chunk_usage, "STOP" if last else None))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._start_chunked("text/event-stream")
         if model == "stream-cut-off":
             for event in events[:2]:
                 self._chunk(b"data: " + json.dumps(event).encode() + b"\r\n\r\n")
@@ -326,63 +285,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {"embeddings": embeddings, "usageMetadata": {"promptTokenCount": tokens}})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
+class FakeGeminiServer(FakeServer[RecordedRequest]):
+    """The fake Gemini / Vertex AI API on 127.0.0.1, on a free port; start with :meth:`start` or ``with``.
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that closes its keep-alive connection resets the handler's read; that is not an error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+    Its ``base_url`` is the client's ``HttpOptions.base_url``.
+    """
 
-
-class FakeGeminiServer:
-    """The fake Gemini / Vertex AI API on 127.0.0.1, on a free port; start with :meth:`start` or ``with``."""
-
-    def __init__(self) -> None:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.state = _State()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """The client's ``HttpOptions.base_url``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A copy of every request received so far, oldest first."""
-        with self._httpd.state.lock:
-            return list(self._httpd.state.requests)
-
-    def start(self) -> FakeGeminiServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-gemini", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeGeminiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    handler = _Handler
+    thread_name = "fake-gemini"
 
 
-@contextmanager
-def serve() -> Iterator[FakeGeminiServer]:
+def serve() -> AbstractContextManager[FakeGeminiServer]:
     """Run a :class:`FakeGeminiServer` for the duration of the block."""
-    with FakeGeminiServer() as server:
-        yield server
+    return serving(FakeGeminiServer)

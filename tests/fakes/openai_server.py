@@ -25,15 +25,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import struct
-import sys
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
+
+from ._http import FakeHandler, FakeServer, serving
 
 __all__ = [
     "CREATED",
@@ -204,74 +202,29 @@ class RecordedRequest:
     """The request target as sent: the path with its query string."""
 
 
-@dataclass
-class _State:
-    requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "fake-openai/1.0"
-    timeout = 10  # an idle keep-alive connection ends its thread after this
-    disable_nagle_algorithm = True  # stream chunks leave at once, not after a delayed ACK
-
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass  # keep test output clean
 
     # --- plumbing ---------------------------------------------------------------------------
-
-    def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            data = {}
-        return data if isinstance(data, dict) else {}
 
     def _send_json(self, status: int, payload: Mapping[str, Any]) -> None:
         self._send_raw(status, json.dumps(payload).encode())
 
     def _send_raw(self, status: int, data: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", f"req_fake_{status}")
-        self.end_headers()
-        self.wfile.write(data)
+        self._send_bytes(status, data, headers={"x-request-id": f"req_fake_{status}"})
 
     def _send_error(self, status: int, err_type: str, code: str | None, message: str) -> None:
         self._send_json(status, {"error": {"message": message, "type": err_type, "param": None, "code": code}})
 
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
     def _start_stream(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-
-    def _cut(self) -> None:
-        """Drop the connection mid-body, as a crashed upstream or a proxy timeout does."""
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.shutdown(socket.SHUT_RDWR)
+        self._start_chunked("text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
 
     # --- routes -----------------------------------------------------------------------------
 
     def do_POST(self) -> None:
         body = self._read_json()
         path = self.path.split("?", 1)[0]
-        with self.server.state.lock:
-            self.server.state.requests.append(
-                RecordedRequest("POST", path, dict(self.headers.items()), body, self.path)
-            )
+        self._record(RecordedRequest("POST", path, dict(self.headers.items()), body, self.path))
         model = str(body.get("model", ""))
         route = _AZURE_PATH.sub("/v1/", path)
         if model in ERROR_MODELS:
@@ -342,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_stream()
         for i, event in enumerate(events):
             if body["model"] == CUT_STREAM_MODEL and i == CUT_AFTER_CHUNKS:
-                self._cut()
+                self._drop_connection()
                 return
             self._chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
         self._chunk(b"data: [DONE]\n\n")
@@ -393,7 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_stream()
         for seq, event in enumerate(events):
             if body["model"] == CUT_STREAM_MODEL and seq == 3 + CUT_AFTER_CHUNKS:  # 3 opening events, then the deltas
-                self._cut()
+                self._drop_connection()
                 return
             data = json.dumps({**event, "sequence_number": seq}).encode()
             self._chunk(b"event: " + event["type"].encode() + b"\ndata: " + data + b"\n\n")
@@ -423,63 +376,18 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that closes its keep-alive connection resets the handler's read; that is not an error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
-class FakeOpenAIServer:
+class FakeOpenAIServer(FakeServer[RecordedRequest]):
     """The fake OpenAI API on 127.0.0.1, on a free port; start with :meth:`start` or ``with``."""
 
-    def __init__(self) -> None:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.state = _State()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
+    handler = _Handler
+    thread_name = "fake-openai"
 
     @property
     def base_url(self) -> str:
         """The client's ``base_url`` (ends in ``/v1``)."""
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A copy of every request received so far, oldest first."""
-        with self._httpd.state.lock:
-            return list(self._httpd.state.requests)
-
-    def start(self) -> FakeOpenAIServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"{super().base_url}/v1"
 
 
-@contextmanager
-def serve() -> Iterator[FakeOpenAIServer]:
+def serve() -> AbstractContextManager[FakeOpenAIServer]:
     """Run a :class:`FakeOpenAIServer` for the duration of the block."""
-    with FakeOpenAIServer() as server:
-        yield server
+    return serving(FakeOpenAIServer)
