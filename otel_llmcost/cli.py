@@ -82,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     collector.add_argument("--queue-dir", metavar="DIR", help="an on-disk queue for forwarding that survives restarts")
 
+    rules = sub.add_parser(
+        "rules", help="write Prometheus rules, promtool tests and an Alertmanager example from a budgets file"
+    )
+    rules.add_argument("--budgets", required=True, metavar="FILE", help="the budgets file (see examples/budgets.yaml)")
+    rules.add_argument(
+        "--out", required=True, metavar="DIR", help="where prometheus-rules.yml, its tests and alertmanager.yml go"
+    )
+
     demo = sub.add_parser("demo", help="run a realistic priced workload on embedded defaults and print a cost summary")
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the workload (Ctrl-C to stop)")
     demo.add_argument(
@@ -157,6 +165,22 @@ def _price(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rules(args: argparse.Namespace) -> int:
+    from .budgets import BudgetsError, generate, load_budgets
+
+    try:
+        paths = generate(load_budgets(args.budgets), args.out)
+    except BudgetsError as exc:
+        print(f"otel-llmcost rules: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"otel-llmcost rules: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
 def _collector(args: argparse.Namespace) -> int:
     from .collector.config import ExporterConfig, load_config, parse_endpoint
     from .collector.server import run
@@ -208,6 +232,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _pricing_cli.run(args)
     if args.command == "collector":
         return _collector(args)
+    if args.command == "rules":
+        return _rules(args)
     from .demo import run_demo
 
     return run_demo(serve=args.serve, port=args.port, sessions=args.sessions, seed=args.seed, as_json=args.json)
