@@ -1,0 +1,723 @@
+"""Spend guards: check budgets and rate limits before an LLM call, record its cost after.
+
+``guard(...)`` runs before a call. Every budget and rate limit that applies to the call (by its
+filter, and its user or property scope) is checked and the call's share reserved, atomically, in
+the state (memory, or Redis for budgets shared by several processes). A breach of a limit whose
+action is ``raise`` raises :class:`BudgetExceededError` and reserves nothing; a breach of a
+``log`` limit is logged once per limit per window and the call goes ahead.
+
+Cost is known only after the call, so the guard reserves an amount per call: the caller's
+``estimated_cost_usd`` when given, else the largest cost this process has seen for that limit.
+A call whose reservation does not fit in what is left is refused -- except the only call of its
+process in flight on that limit, which is admitted while the limit is not yet spent. Overshoot is
+therefore at most one in-flight call per process (plus any call costing more than its
+reservation), and the last cents of a budget stay usable.
+
+Rate limits count requests (charged on admission) or cents (charged after the call) per user or
+per property value over a sliding window (see :mod:`.state`). When the shared state is
+unreachable the guard follows its failure policy: ``open`` allows the call and logs once,
+``closed`` raises :class:`BudgetExceededError`; both count the failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .. import semconv as sc
+from ..config import ConfigError
+from ..context import current_attributes
+from . import state as st
+from .spec import LABEL_BUDGET
+from .users import UserUtilization
+
+__all__ = [
+    "BudgetExceededError",
+    "Guard",
+    "GuardBudget",
+    "Permit",
+    "GuardRateLimit",
+    "admit_call",
+    "current_guard",
+    "guard",
+    "install_guard",
+    "record_spend",
+]
+
+_log = logging.getLogger("otel_llmcost.budgets")
+
+WINDOWS: dict[str, int | None] = {"1h": 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "month": None}
+ACTIONS = ("raise", "log")
+FAILURE_POLICIES = ("open", "closed")
+RATE_UNITS = ("request", "cents")
+_FILTER_ARGS = ("provider", "model", "operation")  # filter keys matched against the call, lower-cased
+_PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+_SCOPE_ALL, _SCOPE_USER, _SCOPE_PROPERTY = 0, 1, 2
+_MAX_MEMO = 4096
+
+# Label names of the guard's own metrics (with spec.py's, to move into semconv/registry.yaml).
+LABEL_ACTION = "action"
+LABEL_POLICY = "policy"
+
+
+@dataclass(frozen=True)
+class GuardBudget:
+    """A spending limit as the guard needs it (the budgets file maps onto this).
+
+    Attributes:
+        name: the budget's name (a metric label and part of the state's keys).
+        window: ``1h``, ``1d``, ``7d``, ``30d``, ``month`` (calendar month, UTC), or seconds.
+        limit_usd: the limit per window.
+        filter: the calls it covers: property name (or ``provider``, ``model``, ``operation``) to one
+            accepted value or several; empty: every call.
+        per_user: the limit applies to each user separately (calls without a user are not covered).
+        action: ``raise`` refuses calls once breached; ``log`` only logs (once per window).
+        thresholds: fractions of the limit counted in ``llm_budget_users_over_threshold``.
+    """
+
+    name: str
+    window: str | int
+    limit_usd: Decimal
+    filter: Mapping[str, str | Sequence[str]] = field(default_factory=dict, hash=False)
+    per_user: bool = False
+    action: str = "raise"
+    thresholds: tuple[float, ...] = (0.5, 0.8, 0.95)
+
+    def __post_init__(self) -> None:
+        """Validate the budget.
+
+        Raises:
+            ConfigError: a bad window, limit, action or threshold.
+        """
+        where = f"budgets.{self.name}"
+        if not self.name:
+            raise ConfigError("budgets.name", self.name, "a budget needs a name")
+        if isinstance(self.window, str) and self.window not in WINDOWS:
+            raise ConfigError(f"{where}.window", self.window, f"expected one of {', '.join(WINDOWS)} or seconds")
+        if isinstance(self.window, int) and self.window <= 0:
+            raise ConfigError(f"{where}.window", self.window, "a window is a positive number of seconds")
+        if not isinstance(self.limit_usd, Decimal) or not self.limit_usd.is_finite() or self.limit_usd <= 0:
+            raise ConfigError(f"{where}.limit_usd", self.limit_usd, "expected a positive Decimal")
+        if self.action not in ACTIONS:
+            raise ConfigError(f"{where}.action", self.action, "expected raise or log")
+        if any(not 0 < t <= 1 for t in self.thresholds):
+            raise ConfigError(f"{where}.thresholds", self.thresholds, "thresholds are fractions in (0, 1]")
+
+    @property
+    def window_s(self) -> int | None:
+        """The window in seconds; ``None`` for the calendar month."""
+        return WINDOWS[self.window] if isinstance(self.window, str) else self.window
+
+
+@dataclass(frozen=True)
+class GuardRateLimit:
+    """A rate limit: ``quota;w=seconds;u=request|cents;s=user|<property>`` over a sliding window.
+
+    Attributes:
+        quota: requests, or cents, allowed per window.
+        window_s: the window in seconds.
+        unit: ``request`` (counted on admission) or ``cents`` (spend, counted after the call).
+        scope: ``user``, the name of the property whose values are limited separately, or
+            ``None`` for one counter shared by every call.
+        name: the limit's name; default the policy string.
+        action: ``raise`` or ``log``.
+        filter: the calls it covers, as for :class:`GuardBudget`.
+    """
+
+    quota: int
+    window_s: int
+    unit: str
+    scope: str | None = None
+    name: str = ""
+    action: str = "raise"
+    filter: Mapping[str, str | Sequence[str]] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        """Validate the limit and default its name.
+
+        Raises:
+            ConfigError: a bad quota, window, unit, scope or action.
+        """
+        policy = f"{self.quota};w={self.window_s};u={self.unit}" + (f";s={self.scope}" if self.scope else "")
+        if not self.name:
+            object.__setattr__(self, "name", policy)
+        for key, value, ok, problem in (
+            ("quota", self.quota, isinstance(self.quota, int) and self.quota > 0, "a positive whole number"),
+            ("w", self.window_s, isinstance(self.window_s, int) and self.window_s > 0, "positive seconds"),
+            ("u", self.unit, self.unit in RATE_UNITS, "request or cents"),
+            ("s", self.scope, self.scope is None or bool(self.scope), "user, a property name or nothing"),
+            ("action", self.action, self.action in ACTIONS, "raise or log"),
+        ):
+            if not ok:
+                raise ConfigError(f"rate_limits[{policy}].{key}", value, f"expected {problem}")
+
+
+class BudgetExceededError(Exception):
+    """A call was refused by a budget or rate limit whose action is ``raise``.
+
+    Attributes:
+        budget: the name of the budget or rate limit.
+        spend_usd: what was spent in its window (``None`` for request quotas, or when unknown).
+        limit_usd: its limit (``None`` for request quotas).
+        reset_at: when the window resets (sliding windows: when the call would fit again).
+        reason: ``budget``, ``rate_limit``, or ``state_unavailable`` (fail-closed, Redis down).
+        user: the user the limit was applied to, if it is per user.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        spend_usd: Decimal | None,
+        limit_usd: Decimal | None,
+        reset_at: datetime,
+        reason: str = "budget",
+        user: str | None = None,
+    ) -> None:
+        """Create the error; *message* says what happened and when it resets."""
+        super().__init__(message)
+        self.budget = budget
+        self.spend_usd = spend_usd
+        self.limit_usd = limit_usd
+        self.reset_at = reset_at
+        self.reason = reason
+        self.user = user
+
+
+@dataclass(eq=False, slots=True)
+class _Rule:
+    name: str
+    kind: str
+    limit: int
+    window_s: int | None
+    scope: int
+    prop: str
+    filter: tuple[tuple[str, frozenset[str]], ...]
+    raise_: bool
+    label: str
+    user_slot: int = -1
+    window: tuple[int, int] = (0, 0)
+    learned: int = 0  # largest single-call spend seen in this process (units)
+
+    def bounds(self, now: float) -> tuple[int, int, float]:
+        """Return the current window (fixed) or bucket (sliding) and the previous bucket's weight."""
+        if self.kind == st.KIND_BUDGET:
+            w = self.window
+            if not w[0] <= now < w[1]:
+                w = self.window = st.fixed_window(self.window_s, now)
+            return w[0], w[1], 0.0
+        size = self.window_s or 1
+        start = int(now) // size * size
+        return start, start + size, 1.0 - (now - start) / size
+
+
+@dataclass(eq=False, slots=True)
+class Permit:
+    """What a guard check reserved for one call; settle it with the call's cost, or release it."""
+
+    guard: Guard | None
+    entries: list[tuple[_Rule, str, int, int]]  # rule, scope key, reserved, window start
+    done: bool = False
+
+    def settle(self, cost_usd: Decimal | None) -> None:
+        """Record what the call cost (``None``: unknown, counted as 0) and release the reservation."""
+        if self.guard is not None:
+            self.guard.settle(self, cost_usd)
+
+    def release(self) -> None:
+        """Release the reservation of a call that was not made."""
+        self.settle(None)
+
+
+_NO_PERMIT = Permit(None, [], done=True)
+
+
+class Guard:
+    """Checks budgets and rate limits before calls and records spend after them."""
+
+    def __init__(
+        self,
+        budgets: Sequence[GuardBudget] = (),
+        rate_limits: Sequence[GuardRateLimit] = (),
+        *,
+        state: st.GuardState | None = None,
+        failure_policy: str = "open",
+        expose_above: float = 0.5,
+        max_exposed_users: int = 100,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Create a guard.
+
+        Args:
+            budgets: the budgets to enforce.
+            rate_limits: the rate limits to enforce.
+            state: where spend is kept; default this process's memory.
+            failure_policy: when the state is unreachable, ``open`` allows calls, ``closed`` refuses them.
+            expose_above: fraction of a per-user budget from which a user can appear by id in metrics.
+            max_exposed_users: per per-user budget, how many users can appear by id.
+            clock: epoch seconds (tests).
+
+        Raises:
+            ConfigError: a bad policy, or two limits with the same name.
+        """
+        if failure_policy not in FAILURE_POLICIES:
+            raise ConfigError("failure_policy", failure_policy, "expected open or closed")
+        self.failure_policy = failure_policy
+        self._state: st.GuardState = state if state is not None else st.MemoryState()
+        self._clock = clock
+        self._rules: list[_Rule] = []
+        per_user: list[tuple[str, int, Sequence[float]]] = []
+        for b in budgets:
+            rule = _Rule(
+                name=b.name,
+                kind=st.KIND_BUDGET,
+                limit=st.usd_to_units(b.limit_usd),
+                window_s=b.window_s,
+                scope=_SCOPE_USER if b.per_user else _SCOPE_ALL,
+                prop="",
+                filter=_filter(b.filter),
+                raise_=b.action == "raise",
+                label=b.window if isinstance(b.window, str) else f"{b.window}s",
+            )
+            if b.per_user:
+                rule.user_slot = len(per_user)
+                per_user.append((b.name, rule.limit, b.thresholds))
+            self._rules.append(rule)
+        for r in rate_limits:
+            cents = r.unit == "cents"
+            scope = _SCOPE_ALL if not r.scope else _SCOPE_USER if r.scope == "user" else _SCOPE_PROPERTY
+            self._rules.append(
+                _Rule(
+                    name=r.name,
+                    kind=st.KIND_CENTS if cents else st.KIND_REQUESTS,
+                    limit=r.quota * st.UNITS_PER_CENT if cents else r.quota,
+                    window_s=r.window_s,
+                    scope=scope,
+                    prop=r.scope or "" if scope == _SCOPE_PROPERTY else "",
+                    filter=_filter(r.filter),
+                    raise_=r.action == "raise",
+                    label=f"{r.window_s}s",
+                )
+            )
+        names = [r.name for r in self._rules]
+        for name in names:
+            if names.count(name) > 1:
+                raise ConfigError("budgets.name", name, "two budgets or rate limits have the same name")
+        # what decides which limits apply: the values of filtered properties, and whether each
+        # scoping property is present (its values are many: they must not multiply the memo)
+        self._filter_keys = tuple(sorted({k for r in self._rules for k, _ in r.filter if k not in _FILTER_ARGS}))
+        self._scope_keys = tuple(sorted({r.prop for r in self._rules if r.scope == _SCOPE_PROPERTY}))
+        self._memo: dict[tuple[Any, ...], tuple[_Rule, ...]] = {}
+        self._lock = threading.Lock()
+        self._users = UserUtilization(per_user, expose_above=expose_above, max_exposed=max_exposed_users)
+        self._errors: dict[tuple[str, str], int] = {}
+        self._breaches: dict[tuple[str, str], int] = {}
+        self._logged: dict[str, int] = {}
+
+    # --- before the call ---------------------------------------------------------------------
+
+    def _applicable(
+        self,
+        provider: str | None,
+        model: str | None,
+        operation: str | None,
+        user: str | None,
+        properties: Mapping[str, str],
+    ) -> tuple[_Rule, ...]:
+        memo_key: tuple[Any, ...] = (provider, model, operation, user is not None)
+        if self._filter_keys:
+            memo_key += tuple(map(properties.get, self._filter_keys))
+        if self._scope_keys:
+            memo_key += tuple(k in properties for k in self._scope_keys)
+        rules = self._memo.get(memo_key)
+        if rules is None:
+            call = {"provider": provider, "model": model, "operation": operation}
+            call = {k: v.lower() for k, v in call.items() if v}
+            rules = tuple(
+                r
+                for r in self._rules
+                if all((call.get(k) if k in _FILTER_ARGS else properties.get(k)) in v for k, v in r.filter)
+                and (r.scope != _SCOPE_USER or user is not None)
+                and (r.scope != _SCOPE_PROPERTY or properties.get(r.prop) is not None)
+            )
+            if len(self._memo) >= _MAX_MEMO:
+                self._memo.clear()
+            self._memo[memo_key] = rules
+        return rules
+
+    def admit(
+        self,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        user: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        estimated_cost_usd: Decimal | None = None,
+        operation: str | None = None,
+    ) -> Permit:
+        """Check every applicable limit and reserve the call's share.
+
+        Args:
+            provider: the provider called (matched by ``provider`` filters, lower-cased).
+            model: the model requested (matched by ``model`` filters, lower-cased).
+            operation: the operation (``chat``...; matched by ``operation`` filters).
+            user: the end user; per-user limits apply only when given.
+            properties: the call's custom properties (``environment``, ``feature``...).
+            estimated_cost_usd: what the call is expected to cost; reserved and required to fit.
+
+        Returns:
+            the reservation, to :meth:`Permit.settle` with the call's cost.
+
+        Raises:
+            BudgetExceededError: a ``raise`` limit is breached, or the state is unreachable and the
+                failure policy is ``closed``.
+        """
+        if properties is None:
+            properties = {}
+        try:
+            rules = self._applicable(provider, model, operation, user, properties)
+            if not rules:
+                return _NO_PERMIT
+            return self._admit(rules, user, properties, estimated_cost_usd)
+        except BudgetExceededError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug in the guard must not stop the application
+            self._count_error("internal_error", f"{type(exc).__name__}: {exc}")
+            return _NO_PERMIT
+
+    def _admit(
+        self, rules: tuple[_Rule, ...], user: str | None, properties: Mapping[str, str], estimate: Decimal | None
+    ) -> Permit:
+        now = self._clock()
+        explicit = estimate is not None
+        est = st.usd_to_units(estimate) if estimate is not None and estimate > 0 else 0
+        checks: list[st.Check] = []
+        entries: list[tuple[_Rule, str, int, int]] = []
+        new, check, budget, requests = tuple.__new__, st.Check, st.KIND_BUDGET, st.KIND_REQUESTS
+        for r in rules:
+            scope, kind = r.scope, r.kind
+            key = "" if scope == _SCOPE_ALL else (user or "") if scope == _SCOPE_USER else properties[r.prop]
+            if kind == budget:
+                start, end = r.window
+                if not start <= now < end:
+                    start, end = r.window = st.fixed_window(r.window_s, now)
+                weight = 0.0
+            else:
+                start, end, weight = r.bounds(now)
+            if kind == requests:
+                checks.append(new(check, (r.name, kind, key, start, end, weight, r.limit, 1, True, r.raise_)))
+            else:
+                amount = est if explicit else r.learned
+                checks.append(new(check, (r.name, kind, key, start, end, weight, r.limit, amount, explicit, r.raise_)))
+                entries.append((r, key, amount, start))
+        try:
+            blocked, seen = self._state.admit(checks)
+        except st.StateUnavailableError as exc:
+            self._count_error(exc.reason, exc.detail)
+            if self.failure_policy == "closed":
+                first = next((r for r in rules if r.raise_), None)
+                if first is not None:
+                    r = first
+                    _, end, _ = r.bounds(now)
+                    raise BudgetExceededError(
+                        f"LLM {self._what(r)} could not be checked: its shared state is unavailable "
+                        f"({exc}); the guard's failure policy is 'closed', so the call is refused",
+                        budget=r.name,
+                        spend_usd=None,
+                        limit_usd=self._limit_usd(r),
+                        reset_at=st.utc(end),
+                        reason="state_unavailable",
+                        user=user if r.scope == _SCOPE_USER else None,
+                    ) from None
+            return _NO_PERMIT
+        if not seen:  # the common case: nothing breached
+            return Permit(self, entries)
+        error: BudgetExceededError | None = None
+        for r, c, s in zip(rules, checks, seen, strict=True):
+            if s.breach:
+                err = self._breach(r, c, s, now)
+                if r.raise_:
+                    error = error or err
+                elif self._logged.get(r.name) != c.start:  # once per limit per window
+                    self._logged[r.name] = c.start
+                    _log.warning("otel-llmcost: %s (action: log, the call goes ahead)", err)
+        if error is not None:  # a state blocks (reserving nothing) exactly when a raise limit is breached
+            raise error
+        return _NO_PERMIT if blocked else Permit(self, entries)
+
+    @staticmethod
+    def _what(r: _Rule) -> str:
+        return f"rate limit '{r.name}'" if r.kind != st.KIND_BUDGET else f"budget '{r.name}'"
+
+    @staticmethod
+    def _limit_usd(r: _Rule) -> Decimal | None:
+        return None if r.kind == st.KIND_REQUESTS else st.units_to_usd(r.limit)
+
+    def _breach(self, r: _Rule, c: st.Check, s: st.Seen, now: float) -> BudgetExceededError:
+        action = "raise" if r.raise_ else "log"
+        with self._lock:
+            self._breaches[(r.name, action)] = self._breaches.get((r.name, action), 0) + 1
+        who = f" for user '{c.key}'" if r.scope == _SCOPE_USER else f" for {r.prop}='{c.key}'" if r.prop else ""
+        used = s.spent + s.previous * c.weight
+        reset: float
+        spend: Decimal | None
+        if r.kind == st.KIND_BUDGET:
+            reset = c.end
+            spend = st.units_to_usd(used)
+            limit = st.units_to_usd(r.limit)
+            head = f"{_usd(spend)} of {_usd(limit)} spent ({100 * used / r.limit:.0f}%) this {r.label} window"
+        else:
+            # sliding window: when the previous bucket's weight (or this bucket, once it is the
+            # previous one) has decayed enough for this call to fit
+            need, size, room = max(c.amount, 1), c.end - c.start, r.limit - s.spent - max(c.amount, 1)
+            if room >= 0:
+                reset = c.start + size * (1 - room / s.previous) if s.previous else now
+            else:
+                reset = c.end + size * (1 - max(r.limit - need, 0) / s.spent)
+            reset = min(max(reset, now), c.end + size)
+            spend = None if r.kind == st.KIND_REQUESTS else st.units_to_usd(used)
+            if r.kind == st.KIND_REQUESTS:
+                head = f"{used:.0f} of {r.limit} requests in the last {r.label}"
+            else:
+                head = f"{used / st.UNITS_PER_CENT:.2f} of {r.limit // st.UNITS_PER_CENT} cents in the last {r.label}"
+        if used >= r.limit or r.kind == st.KIND_REQUESTS:
+            tail = ""
+        elif c.explicit:
+            tail = f"; this call's estimated {_usd(st.units_to_usd(c.amount))} would exceed it"
+        else:
+            tail = f", and {_usd(st.units_to_usd(s.reserved))} is reserved by calls in flight"
+        when = st.utc(reset).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return BudgetExceededError(
+            f"LLM {self._what(r)} exceeded{who}: {head}{tail}; it resets at {when}",
+            budget=r.name,
+            spend_usd=spend,
+            limit_usd=self._limit_usd(r),
+            reset_at=st.utc(reset),
+            reason="budget" if r.kind == st.KIND_BUDGET else "rate_limit",
+            user=c.key if r.scope == _SCOPE_USER else None,
+        )
+
+    # --- after the call ----------------------------------------------------------------------
+
+    def settle(self, permit: Permit, cost_usd: Decimal | None) -> None:
+        """Record a permitted call's cost and release its reservation (idempotent; never raises)."""
+        if permit.done:
+            return
+        permit.done = True
+        try:
+            self._spend(permit.entries, cost_usd, admitted=True)
+        except Exception as exc:  # noqa: BLE001 - the call already happened; never raise after it
+            self._count_error("internal_error", f"{type(exc).__name__}: {exc}")
+
+    def record_spend(
+        self,
+        user: str | None,
+        properties: Mapping[str, str] | None,
+        cost_usd: Decimal,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        """Record the cost of a call made without a permit (never raises)."""
+        try:
+            rules = self._applicable(provider, model, operation, user, properties or {})
+            props = properties or {}
+            entries = [(r, _scope_key(r, user, props), 0, 0) for r in rules if r.kind != st.KIND_REQUESTS]
+            self._spend(entries, cost_usd, admitted=False)
+        except Exception as exc:  # noqa: BLE001 - recording spend must not break the application
+            self._count_error("internal_error", f"{type(exc).__name__}: {exc}")
+
+    def _spend(self, entries: list[tuple[_Rule, str, int, int]], cost_usd: Decimal | None, *, admitted: bool) -> None:
+        if not entries:
+            return
+        units = st.usd_to_units(cost_usd) if cost_usd is not None and cost_usd > 0 else 0
+        now = self._clock()
+        settles: list[st.Settle] = []
+        windows: list[tuple[int, int]] = []
+        new, settle = tuple.__new__, st.Settle
+        for r, key, reserved, rstart in entries:
+            start, end, _ = r.bounds(now)
+            windows.append((start, end))
+            settles.append(new(settle, (r.name, r.kind, key, start, end, units, reserved, rstart, admitted)))
+            if units > r.learned:
+                r.learned = units
+        try:
+            after = self._state.settle(settles)
+        except st.StateUnavailableError as exc:
+            self._count_error(exc.reason, exc.detail)
+            return
+        for (r, key, _, _), total, window in zip(entries, after, windows, strict=True):
+            if r.user_slot >= 0:
+                self._users.observe(r.user_slot, key, total - units, total, window)
+
+    # --- telemetry ---------------------------------------------------------------------------
+
+    def _count_error(self, reason: str, detail: str) -> None:
+        with self._lock:
+            key = (self.failure_policy, reason)
+            first = key not in self._errors
+            self._errors[key] = self._errors.get(key, 0) + 1
+        if first:
+            allow = "calls go ahead unguarded" if self.failure_policy == "open" else "calls are refused"
+            _log.warning(
+                "otel-llmcost: budget guard: %s (%s); policy %s: %s", reason, detail, self.failure_policy, allow
+            )
+
+    def user_utilization(self) -> list[tuple[dict[str, str], float]]:
+        """Points of ``llm_budget_user_utilization_ratio{budget,user}``: top users of per-user budgets."""
+        return self._users.utilization(self._clock())
+
+    def users_over_threshold(self) -> list[tuple[dict[str, str], int]]:
+        """Points of ``llm_budget_users_over_threshold{budget,threshold}`` (this process's share, summable)."""
+        return self._users.over_threshold(self._clock())
+
+    def errors(self) -> list[tuple[dict[str, str], int]]:
+        """Points of the counter ``llm_budget_guard_errors_total{policy,reason}``."""
+        with self._lock:
+            return [({LABEL_POLICY: p, sc.REASON: r}, n) for (p, r), n in self._errors.items()]
+
+    def breaches(self) -> list[tuple[dict[str, str], int]]:
+        """Points of the counter ``llm_budget_guard_breaches_total{budget,action}``: checks that found a breach."""
+        with self._lock:
+            return [({LABEL_BUDGET: b, LABEL_ACTION: a}, n) for (b, a), n in self._breaches.items()]
+
+
+def _filter(spec: Mapping[str, str | Sequence[str]]) -> tuple[tuple[str, frozenset[str]], ...]:
+    out = []
+    for key, values in sorted(spec.items()):
+        accepted = {values} if isinstance(values, str) else set(values)
+        out.append((key, frozenset(v.lower() for v in accepted) if key in _FILTER_ARGS else frozenset(accepted)))
+    return tuple(out)
+
+
+def _scope_key(r: _Rule, user: str | None, properties: Mapping[str, str]) -> str:
+    # _applicable() keeps only the rules whose user or property is present
+    if r.scope == _SCOPE_USER:
+        return user or ""
+    return properties.get(r.prop) or "" if r.scope == _SCOPE_PROPERTY else ""
+
+
+def _usd(amount: Decimal) -> str:
+    return f"${amount:,.2f}" if abs(amount) >= 1 else f"${amount:.6f}".rstrip("0").rstrip(".")
+
+
+# --- the process-wide guard, and the public functions ------------------------------------------
+
+_installed: Guard | None = None
+_pending: ContextVar[Permit | None] = ContextVar("otel_llmcost_pending_permit", default=None)
+
+
+def install_guard(g: Guard | None) -> None:
+    """Make *g* the guard that :func:`guard` and instrumented calls use (``None``: no guard)."""
+    global _installed
+    _installed = g
+
+
+def current_guard() -> Guard | None:
+    """Return the installed guard, if any."""
+    return _installed
+
+
+def _from_context(user: str | None, properties: Mapping[str, str] | None) -> tuple[str | None, Mapping[str, str]]:
+    if user is not None and properties is not None:
+        return user, properties
+    attrs = current_attributes()
+    if user is None:
+        user = attrs.get(sc.USER_ID)
+    if properties is None:
+        n = len(_PROPERTY_PREFIX)
+        properties = {k[n:]: v for k, v in attrs.items() if k.startswith(_PROPERTY_PREFIX)}
+    return user, properties
+
+
+def guard(
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    user: str | None = None,
+    properties: Mapping[str, str] | None = None,
+    estimated_cost_usd: Decimal | None = None,
+    operation: str | None = None,
+) -> Permit:
+    """Check the budgets and rate limits that apply to the next LLM call, before making it.
+
+    The user and properties default to those of the current context (``otel_llmcost.user(...)``,
+    ``otel_llmcost.properties(...)``). The returned permit is also kept in the current context:
+    the next call through otel-llmcost's instrumentation, or the next :func:`record_spend`, settles
+    it with the call's cost; a later ``guard()`` in the same context releases it if still unused.
+
+    Raises:
+        BudgetExceededError: a limit with ``action: raise`` is breached (or the state is down and
+            the failure policy is ``closed``).
+    """
+    g = _installed
+    if g is None:
+        return _NO_PERMIT
+    user, props = _from_context(user, properties)
+    previous = _pending.get()
+    if previous is not None:
+        _pending.set(None)
+        previous.release()
+    permit = g.admit(
+        provider=provider,
+        model=model,
+        user=user,
+        properties=props,
+        estimated_cost_usd=estimated_cost_usd,
+        operation=operation,
+    )
+    if not permit.done:
+        _pending.set(permit)
+    return permit
+
+
+def record_spend(user: str | None, properties: Mapping[str, str] | None, cost_usd: Decimal) -> None:
+    """Record what an LLM call cost, for calls not made through otel-llmcost's instrumentation.
+
+    Settles the permit of the last :func:`guard` in this context if there is one.
+    """
+    g = _installed
+    if g is None:
+        return
+    permit = _pending.get()
+    if permit is not None:
+        _pending.set(None)
+        if not permit.done:
+            permit.settle(cost_usd)
+            return
+    user, props = _from_context(user, properties)
+    g.record_spend(user, props, cost_usd)
+
+
+def admit_call(
+    provider: str | None,
+    model: str | None,
+    user: str | None,
+    properties: Mapping[str, str],
+    operation: str | None = None,
+) -> Permit | None:
+    """For instrumentation: adopt the pending permit of :func:`guard`, or check the call now.
+
+    Returns ``None`` when no guard is installed (nothing to settle).
+
+    Raises:
+        BudgetExceededError: as :func:`guard`.
+    """
+    g = _installed
+    if g is None:
+        return None
+    permit = _pending.get()
+    if permit is not None:
+        _pending.set(None)
+        if not permit.done:
+            return permit
+    return g.admit(provider=provider, model=model, user=user, properties=properties, operation=operation)
