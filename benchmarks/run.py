@@ -23,7 +23,14 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
-from . import bench_cardinality, bench_instrumentation, bench_pricing, bench_processor, bench_startup
+from . import (
+    bench_cardinality,
+    bench_collector,
+    bench_instrumentation,
+    bench_pricing,
+    bench_processor,
+    bench_startup,
+)
 from ._common import Result
 
 __all__ = ["main"]
@@ -34,6 +41,7 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "cardinality": bench_cardinality.run,
     "instrumentation": bench_instrumentation.run,
     "startup": bench_startup.run,
+    "collector": bench_collector.run,
 }
 
 

@@ -10,7 +10,7 @@ with ``--config`` (and command-line flags, which win over it) changes them::
           grpc: {endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, auth: {bearer_token: s3cret}}
           http: {endpoint: 127.0.0.1:4318, max_request_body_size_mib: 20, tls: {cert_file: c.pem, key_file: k.pem}}
     processors:
-      llmcost: {dimensions: [environment, feature], max_dimension_values: 50, dedup_window: 1000000,
+      llmcost: {dimensions: [environment, feature], max_dimension_values: 50, dedup_window: 250000,
                 pricing_overrides: prices.yaml}
     exporters:
       otlp:
@@ -88,7 +88,7 @@ class CollectorConfig:
     exporters: list[ExporterConfig] = field(default_factory=lambda: [ExporterConfig("debug")])
     dimensions: tuple[str, ...] = ("environment", "feature", "session_name")
     max_dimension_values: int = 50
-    dedup_window: int = 1_000_000
+    dedup_window: int = 250_000
     pricing_overrides: str | None = None
 
 

@@ -10,7 +10,6 @@ seen before (same trace and span id, at-least-once redelivery) is forwarded but 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from ..processor import price_call
 __all__ = ["Deduplicator", "EnrichStats", "enrich"]
 
 _PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+_LLM_PREFIXES = ("gen_ai.", "llm.")
 _COST_KEYS = frozenset({sc.LLM_COST_STATUS, sc.LLM_COST_TOTAL_USD})
 # Every attribute name pricing reads: a span's other attributes are never decoded.
 _WANTED = ATTRIBUTES_READ
@@ -48,21 +48,28 @@ class EnrichStats:
 
 
 class Deduplicator:
-    """Remembers the (trace id, span id) of the last *capacity* LLM spans counted."""
+    """Remembers the (trace id, span id) of at least the last *capacity* LLM spans counted.
 
-    def __init__(self, capacity: int = 1_000_000) -> None:
-        """Create a window of *capacity* span ids (about 100 bytes each)."""
+    Two generations of sets of 64-bit keys: when the current one holds ``capacity // 2`` keys it
+    becomes the previous one and a new one starts, so memory stays about ``capacity`` small ints
+    (~70 bytes each) instead of an ordered map's ~240 bytes per entry.
+    """
+
+    def __init__(self, capacity: int = 250_000) -> None:
+        """Create a window of at least ``capacity // 2`` and at most *capacity* span ids."""
         self.capacity = capacity
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._half = max(1, capacity // 2)
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
 
     def first_time(self, trace_id: bytes, span_id: bytes) -> bool:
         """Return True the first time a span is seen within the window, False for a redelivery."""
-        key = trace_id + span_id
-        if key in self._seen:
+        key = hash(trace_id + span_id)
+        if key in self._current or key in self._previous:
             return False
-        self._seen[key] = None
-        if len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
+        if len(self._current) >= self._half:
+            self._previous, self._current = self._current, set()
+        self._current.add(key)
         return True
 
 
@@ -120,8 +127,8 @@ def enrich(
             for span in ss.spans:
                 stats.spans += 1
                 attrs = _wanted(span.attributes, bool(dims))
-                if not attrs:
-                    continue
+                if not attrs or not any(key.startswith(_LLM_PREFIXES) for key in attrs):
+                    continue  # e.g. an HTTP span with only server.address: not an LLM call
                 if _COST_KEYS.intersection(attrs) and is_priced(attrs):
                     stats.already_priced += 1
                     continue
