@@ -122,6 +122,19 @@ class Parser:
             raise self.error(node, key, f"expected {what}", value)
         return value.strip()
 
+    def choice(
+        self, entries: dict[str, tuple[Any, _Node]], name: str, key: str, allowed: tuple[str, ...]
+    ) -> str | None:
+        """Read the optional entry *name*, which must be one of *allowed*; ``None`` when absent."""
+        if name not in entries:
+            return None
+        node = entries[name][1]
+        value = self.text(node, f"{key}.{name}")
+        if value not in allowed:
+            words = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+            raise self.error(node, f"{key}.{name}", f"expected {words}", value)
+        return value
+
     def number(self, node: _Node, key: str) -> Decimal:
         value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -273,11 +286,8 @@ class Parser:
                     raise self.error(item, f"{ikey}.at", "missing: the fraction of the limit, e.g. at: 0.9")
                 at_node = entries["at"][1]
                 ikey_at = f"{ikey}.at"
-                if "severity" in entries:
-                    snode = entries["severity"][1]
-                    sev = self.text(snode, f"{ikey}.severity")
-                    if sev not in SEVERITIES:
-                        raise self.error(snode, f"{ikey}.severity", "expected info, warning or critical", sev)
+                sev = self.choice(entries, "severity", ikey, SEVERITIES)
+                if sev is not None:
                     severity = sev  # type: ignore[assignment]
             else:
                 ikey_at = ikey
@@ -341,13 +351,7 @@ class Parser:
                     pnode, f"{key}.per", "only 'per: user' is supported; use 'filter:' to budget one label value", p
                 )
             per = PER_USER
-        action: Action | None = None
-        if "action" in e:
-            anode = e["action"][1]
-            a = self.text(anode, f"{key}.action")
-            if a not in ACTIONS:
-                raise self.error(anode, f"{key}.action", "expected raise or log", a)
-            action = a  # type: ignore[assignment]
+        action: Action | None = self.choice(e, "action", key, ACTIONS)  # type: ignore[assignment]
         title = self.text(e["title"][1], f"{key}.title") if "title" in e else ""
         return Budget(
             name=name,
@@ -376,13 +380,7 @@ class Parser:
             hint = " (write 5% as 0.05)" if rate >= 1 else ""
             raise self.error(rnode, f"{key}.error_rate_above", f"an error rate is a fraction, 0 <= r < 1{hint}", rate)
         window = self.window(e["window"][1], f"{key}.window", minimum_s=MIN_ALERT_WINDOW_S, month_ok=False)
-        severity: Severity = "warning"
-        if "severity" in e:
-            snode = e["severity"][1]
-            s = self.text(snode, f"{key}.severity")
-            if s not in SEVERITIES:
-                raise self.error(snode, f"{key}.severity", "expected info, warning or critical", s)
-            severity = s  # type: ignore[assignment]
+        severity: Severity = self.choice(e, "severity", key, SEVERITIES) or "warning"  # type: ignore[assignment]
         min_requests = 0
         if "min_requests" in e:
             mnode = e["min_requests"][1]
@@ -426,13 +424,7 @@ class Parser:
             raise self.error(
                 pnode, pkey, f"s={scope}: the scope is one of {allowed} (add it to 'dimensions' first)", policy
             )
-        action: Action = "raise"
-        if "action" in e:
-            anode = e["action"][1]
-            a = self.text(anode, f"{key}.action")
-            if a not in ACTIONS:
-                raise self.error(anode, f"{key}.action", "expected raise or log", a)
-            action = a  # type: ignore[assignment]
+        action: Action = self.choice(e, "action", key, ACTIONS) or "raise"  # type: ignore[assignment]
         labels = (*BUILTIN_LABELS, *dimensions)
         return RateLimit(
             name=name or policy,

@@ -35,7 +35,7 @@ from .. import semconv as sc
 from ..config import ConfigError
 from ..context import current_attributes
 from . import state as st
-from .spec import LABEL_BUDGET
+from .spec import ACTIONS, LABEL_BUDGET
 from .users import UserUtilization
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
 _log = logging.getLogger("otel_llmcost.budgets")
 
 WINDOWS: dict[str, int | None] = {"1h": 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "month": None}
-ACTIONS = ("raise", "log")
 FAILURE_POLICIES = ("open", "closed")
 RATE_UNITS = ("request", "cents")
 _FILTER_ARGS = ("provider", "model", "operation")  # filter keys matched against the call, lower-cased
