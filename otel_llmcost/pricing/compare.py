@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from . import _catalog_edit as edit
+from ._compare_litellm import read_litellm
 from ._compare_report import ALL_ADDITIONS, Addition, Disagreement, FieldDiff, Report, Review, plain
 from ._compare_sources import (
     FIELDS,
@@ -35,7 +36,6 @@ from ._compare_sources import (
     PriceSet,
     SyncError,
     read_genai_prices,
-    read_litellm,
 )
 from .catalog import ANY_MODEL, Catalog, CatalogError, ModelEntry, Prices, catalog_dir, load_catalog
 from .matching import Matcher
