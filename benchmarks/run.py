@@ -26,6 +26,7 @@ from pathlib import Path
 from . import (
     bench_cardinality,
     bench_collector,
+    bench_guard,
     bench_instrumentation,
     bench_pricing,
     bench_processor,
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Callable[..., list[Result]]] = {
     "instrumentation": bench_instrumentation.run,
     "startup": bench_startup.run,
     "collector": bench_collector.run,
+    "guard": bench_guard.run,
 }
 
 

@@ -13,6 +13,9 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from ._configure import LLMCostSetup, configure
+    from .budgets.guard import Permit
+    from .budgets.limits import BudgetExceededError
+    from .budgets.runtime import guard, record_spend
     from .calls import LLMCall, extract_call
     from .config import ConfigError
     from .context import properties, session, user
@@ -21,31 +24,37 @@ if TYPE_CHECKING:
     from .processor import CostSpanProcessor
 
 _EXPORTS = {
+    "BudgetExceededError": ".budgets.limits",
     "CatalogError": ".pricing",
     "ConfigError": ".config",
     "Cost": ".pricing",
     "CostSpanProcessor": ".processor",
     "LLMCall": ".calls",
     "LLMCostSetup": "._configure",
+    "Permit": ".budgets.guard",
     "Pricer": ".pricing",
     "Recorder": ".metrics",
     "Usage": ".pricing",
     "configure": "._configure",
     "default_pricer": ".pricing",
     "extract_call": ".calls",
+    "guard": ".budgets.runtime",
     "load_catalog": ".pricing",
     "properties": ".context",
+    "record_spend": ".budgets.runtime",
     "session": ".context",
     "user": ".context",
 }
 
 __all__ = [
+    "BudgetExceededError",
     "CatalogError",
     "ConfigError",
     "Cost",
     "CostSpanProcessor",
     "LLMCall",
     "LLMCostSetup",
+    "Permit",
     "Pricer",
     "Recorder",
     "Usage",
@@ -53,8 +62,10 @@ __all__ = [
     "configure",
     "default_pricer",
     "extract_call",
+    "guard",
     "load_catalog",
     "properties",
+    "record_spend",
     "session",
     "user",
 ]

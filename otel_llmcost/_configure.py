@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -23,7 +23,12 @@ from .export import PeriodicCostMetricReader, PrometheusCostMetricReader, cost_m
 from .instrumentation import INSTRUMENTORS, instrument_installed
 from .metrics import Recorder
 from .pricing import Pricer
+from .pricing.providers import canonical_provider
 from .processor import CostSpanProcessor
+
+if TYPE_CHECKING:
+    from .budgets.guard import Guard
+    from .budgets.spec import BudgetsFile
 
 __all__ = ["LLMCostSetup", "configure"]
 
@@ -45,6 +50,7 @@ class LLMCostSetup:
         prometheus_error: why the endpoint could not start, if it could not.
         instrumentors: the SDK instrumentors configure() turned on.
         registry: the Prometheus registry behind the endpoint.
+        guard: the spend guard built from the budgets file and installed for the process, if any.
     """
 
     processor: CostSpanProcessor
@@ -55,6 +61,7 @@ class LLMCostSetup:
     prometheus_address: tuple[str, int] | None = None
     prometheus_error: str | None = None
     instrumentors: list[Any] = field(default_factory=list)
+    guard: Guard | None = None
     _server: Any = field(default=None, repr=False)
 
     def shutdown(self) -> None:
@@ -69,6 +76,12 @@ class LLMCostSetup:
             self._server = None
         self.meter_provider.shutdown()
         self.processor.force_flush()
+        if self.guard is not None:
+            from .budgets import runtime
+
+            if runtime.current_guard() is self.guard:
+                runtime.install_guard(None)
+            self.guard = None
         with _lock:
             if _current is self:
                 _current = None
@@ -122,6 +135,50 @@ def _sdks(instrument: bool | Sequence[str] | None) -> list[str]:
     return list(instrument)
 
 
+def _catalog_labels(pricer: Pricer) -> Callable[[str | None, str | None], tuple[str | None, str | None]]:
+    """The guard's label resolver: a call's provider and model as the metric labels spell them."""
+
+    def resolve(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
+        cost = pricer.price(provider or "", model or "", None)
+        return cost.provider or canonical_provider(provider), cost.model
+
+    return resolve
+
+
+def _load_guard(
+    budgets: str | Path | BudgetsFile | None,
+    redis_url: str | None,
+    failure_policy: str | None,
+) -> tuple[BudgetsFile | None, dict[str, Any]]:
+    """Load the budgets file and the guard's settings (argument, then environment); nothing started yet."""
+    from .budgets.spec import BudgetsFile, load_budgets
+
+    if budgets is None:
+        budgets = config.env_str(config.OTEL_LLMCOST_BUDGETS) or None
+    if budgets is None:
+        return None, {}
+    loaded = budgets if isinstance(budgets, BudgetsFile) else load_budgets(budgets)  # BudgetsError: file, line, key
+    policy = (failure_policy or config.env_str(config.OTEL_LLMCOST_GUARD_FAILURE_POLICY)).strip().lower()
+    if policy not in ("open", "closed"):
+        key = "guard_failure_policy" if failure_policy else config.OTEL_LLMCOST_GUARD_FAILURE_POLICY.name
+        raise config.ConfigError(key, policy, "expected open or closed")
+    url = redis_url if redis_url is not None else config.env_str(config.OTEL_LLMCOST_BUDGETS_REDIS_URL)
+    return loaded, {"failure_policy": policy, "redis_url": url}
+
+
+def _build_guard(loaded: BudgetsFile, settings: dict[str, Any], pricer: Pricer) -> Guard:
+    from .budgets.guard import Guard
+
+    state = None
+    if settings["redis_url"]:
+        from .budgets.redis_state import RedisState
+
+        state = RedisState(url=settings["redis_url"])
+    return Guard.from_budgets(
+        loaded, state=state, failure_policy=settings["failure_policy"], labels=_catalog_labels(pricer)
+    )
+
+
 def configure(
     *,
     tracer_provider: TracerProvider | None = None,
@@ -135,6 +192,9 @@ def configure(
     span_processors: Sequence[SpanProcessor] = (),
     instrument: bool | Sequence[str] | None = None,
     export_traces: bool = True,
+    budgets: str | Path | BudgetsFile | None = None,
+    budgets_redis_url: str | None = None,
+    guard_failure_policy: str | None = None,
 ) -> LLMCostSetup:
     """Make this process report LLM costs: priced spans, cost metrics, a Prometheus endpoint.
 
@@ -146,6 +206,11 @@ def configure(
     - Prometheus: ``/metrics`` on *prometheus_host*:*prometheus_port* (env
       ``OTEL_LLMCOST_PROMETHEUS_HOST``/``_PORT``, default 127.0.0.1:9464; port 0 turns it off).
       A port already in use is logged and reported in the result; it never stops the application.
+    - Spend guards: with a budgets file (*budgets*, env ``OTEL_LLMCOST_BUDGETS``), every
+      instrumented call is checked before it is sent against the file's budgets that have an
+      ``action`` and its rate limits (``BudgetExceededError`` when refused), and the guard's
+      metrics join the others. The file's ``dimensions`` are the metric labels unless *dimensions*
+      is given, so its rules and this process agree.
 
     Calling it again returns the first setup unchanged.
 
@@ -165,12 +230,19 @@ def configure(
             names (``openai``, ``anthropic``, ``google.genai``, ``botocore``); env ``OTEL_LLMCOST_INSTRUMENT``.
         export_traces: export priced spans by OTLP when the OTLP variables are set. ``False`` when
             something else (e.g. the ``opentelemetry-instrument`` distro) already exports the spans.
+        budgets: a budgets file (path, or one loaded with ``otel_llmcost.budgets.load_budgets``)
+            whose guards to enforce (env ``OTEL_LLMCOST_BUDGETS``); ``None``: no guard.
+        budgets_redis_url: Redis URL where the guard's spend is shared by every process using it
+            (env ``OTEL_LLMCOST_BUDGETS_REDIS_URL``); unset: this process's memory.
+        guard_failure_policy: ``open`` (default) or ``closed``: whether calls go ahead or are
+            refused while Redis is unreachable (env ``OTEL_LLMCOST_GUARD_FAILURE_POLICY``).
 
     Returns:
         The :class:`LLMCostSetup`.
 
     Raises:
-        ConfigError: a setting is invalid (named with its value).
+        ConfigError: a setting is invalid (named with its value); a bad budgets file raises its
+            subclass ``BudgetsError`` naming the file, line and key.
     """
     global _current
     with _lock:
@@ -184,7 +256,13 @@ def configure(
         if not 0 <= port <= 65535:
             raise config.ConfigError("prometheus_port", port, "expected a port from 0 to 65535")
         host = prometheus_host or config.env_str(config.OTEL_LLMCOST_PROMETHEUS_HOST)
-        dims = tuple(dimensions) if dimensions is not None else config.env_list(config.OTEL_LLMCOST_DIMENSIONS)
+        loaded, guard_settings = _load_guard(budgets, budgets_redis_url, guard_failure_policy)
+        if dimensions is not None:
+            dims = tuple(dimensions)
+        elif loaded is not None:  # its dimensions default to the environment's
+            dims = loaded.dimensions
+        else:
+            dims = config.env_list(config.OTEL_LLMCOST_DIMENSIONS)
         cap = (
             max_dimension_values
             if max_dimension_values is not None
@@ -215,18 +293,25 @@ def configure(
                 fan_out.add_span_processor(each)
             inner = fan_out
         processor = CostSpanProcessor(inner, pricer=pricer, recorder=recorder)
+        guard = _build_guard(loaded, guard_settings, processor.pricer) if loaded is not None else None
         _state.install(recorder, pricer)
         provider.add_span_processor(processor)
 
         registry = CollectorRegistry(auto_describe=True)
-        readers: list[MetricReader] = [PrometheusCostMetricReader(recorder, resource=resource, registry=registry)]
+        readers: list[MetricReader] = [
+            PrometheusCostMetricReader(recorder, resource=resource, registry=registry, guard=guard)
+        ]
         if _otlp_wanted("METRICS"):
-            readers.append(PeriodicCostMetricReader(recorder, _otlp_metric_exporter(), resource=resource))
+            readers.append(PeriodicCostMetricReader(recorder, _otlp_metric_exporter(), resource=resource, guard=guard))
         meter_provider = cost_meter_provider(
             readers, catalog_version=lambda: processor.pricer.catalog.version, resource=resource
         )
 
-        setup = LLMCostSetup(processor, recorder, provider, meter_provider, registry)
+        setup = LLMCostSetup(processor, recorder, provider, meter_provider, registry, guard=guard)
+        if guard is not None:
+            from .budgets import runtime
+
+            runtime.install_guard(guard)
         if port:
             try:
                 server, _thread = start_http_server(port, addr=host, registry=registry)

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 __all__ = [
     "ConfigError",
     "EnvVar",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    "OTEL_LLMCOST_BUDGETS",
+    "OTEL_LLMCOST_BUDGETS_REDIS_URL",
+    "OTEL_LLMCOST_CONTENT_MAX_LENGTH",
     "OTEL_LLMCOST_DIMENSIONS",
+    "OTEL_LLMCOST_GUARD_FAILURE_POLICY",
     "OTEL_LLMCOST_INSTRUMENT",
     "OTEL_LLMCOST_MAX_DIMENSION_VALUES",
     "OTEL_LLMCOST_PRICING_OVERRIDES",
@@ -92,7 +97,44 @@ OTEL_LLMCOST_PRICING_OVERRIDES = EnvVar(
     "built-in catalog; see otel_llmcost/pricing/overrides.py.",
 )
 
+# Spend guards (otel_llmcost/budgets): configure() builds the guard from the budgets file.
+OTEL_LLMCOST_BUDGETS = EnvVar(
+    "OTEL_LLMCOST_BUDGETS",
+    "",
+    "Path of a budgets file; configure() enforces its budgets that have an action (raise or log) and "
+    "its rate limits before every instrumented call, and exports the guard's metrics. Unset: no guard.",
+)
+OTEL_LLMCOST_BUDGETS_REDIS_URL = EnvVar(
+    "OTEL_LLMCOST_BUDGETS_REDIS_URL",
+    "",
+    "Redis URL (redis://host:6379/0) where the guard keeps spend shared by every process using it; "
+    "unset: each process keeps its own spend in memory.",
+)
+OTEL_LLMCOST_GUARD_FAILURE_POLICY = EnvVar(
+    "OTEL_LLMCOST_GUARD_FAILURE_POLICY",
+    "open",
+    "What the guard does when Redis is unreachable: open (calls go ahead unguarded) or closed (calls "
+    "under a raise limit are refused); both are counted in llm_budget_guard_errors_total{policy}.",
+)
+
+# Message content capture (instrumentation/_content.py): OpenTelemetry's own variable, then our cap.
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = EnvVar(
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    "false",
+    "Opt in to prompts and completions on spans (gen_ai.input.messages, gen_ai.output.messages, "
+    "gen_ai.system_instructions, gen_ai.tool.definitions): true or SPAN_ONLY / SPAN_AND_EVENT; "
+    "false, NO_CONTENT or EVENT_ONLY (no events are emitted) capture nothing. Off by default.",
+)
+OTEL_LLMCOST_CONTENT_MAX_LENGTH = EnvVar(
+    "OTEL_LLMCOST_CONTENT_MAX_LENGTH",
+    "32768",
+    "Most characters of one captured content attribute (at least 256); longer content is truncated "
+    "with a marker, keeping the JSON valid.",
+)
+
 ALL_ENV_VARS = (
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+    OTEL_LLMCOST_CONTENT_MAX_LENGTH,
     OTEL_LLMCOST_PROMETHEUS_PORT,
     OTEL_LLMCOST_PROMETHEUS_HOST,
     OTEL_LLMCOST_DIMENSIONS,
@@ -100,6 +142,9 @@ ALL_ENV_VARS = (
     OTEL_LLMCOST_INSTRUMENT,
     OTEL_LLMCOST_STREAM_INCLUDE_USAGE,
     OTEL_LLMCOST_PRICING_OVERRIDES,
+    OTEL_LLMCOST_BUDGETS,
+    OTEL_LLMCOST_BUDGETS_REDIS_URL,
+    OTEL_LLMCOST_GUARD_FAILURE_POLICY,
 )
 
 

@@ -4,6 +4,12 @@ The recorder aggregates on its own (see :mod:`otel_llmcost.metrics` for why); at
 these readers append its series, as OpenTelemetry ``Metric`` data, to whatever the meter
 provider collected. Everything downstream (the Prometheus text format, OTLP encoding) is the
 OpenTelemetry SDK's own.
+
+The spend guard's series (:func:`guard_metrics`) ride along the same way: the per-user gauges
+``llm_budget_user_utilization_ratio{budget,user}`` (capped) and
+``llm_budget_users_over_threshold{budget,threshold}``, and the counters
+``llm_budget_guard_breaches_total{budget,action}`` and ``llm_budget_guard_errors_total{policy,reason}``.
+A reader reports the guard it was given, else the process's installed guard (``configure(budgets=...)``).
 """
 
 from __future__ import annotations
@@ -11,13 +17,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    Gauge,
     Histogram,
     HistogramDataPoint,
     InMemoryMetricReader,
@@ -37,11 +44,15 @@ from . import semconv as sc
 from .metrics import HistogramPoint, Recorder
 from .version import __version__
 
+if TYPE_CHECKING:
+    from .budgets.guard import Guard
+
 __all__ = [
     "InMemoryCostMetricReader",
     "PeriodicCostMetricReader",
     "PrometheusCostMetricReader",
     "cost_meter_provider",
+    "guard_metrics",
     "recorder_metrics",
 ]
 
@@ -68,6 +79,22 @@ def _sum(
             ],
             aggregation_temporality=_CUMULATIVE,
             is_monotonic=True,
+        ),
+    )
+
+
+def _gauge(
+    name: str, unit: str, description: str, points: list[tuple[dict[str, str], Any]], start: int, now: int
+) -> Metric:
+    return Metric(
+        name=name,
+        description=description,
+        unit=unit,
+        data=Gauge(
+            data_points=[
+                NumberDataPoint(attributes=labels, start_time_unix_nano=start, time_unix_nano=now, value=value)
+                for labels, value in points
+            ]
         ),
     )
 
@@ -157,6 +184,48 @@ def recorder_metrics(recorder: Recorder, start_time_ns: int) -> list[Metric]:
     ]  # type: ignore[operator]
 
 
+def guard_metrics(guard: Guard, start_time_ns: int) -> list[Metric]:
+    """Return the spend guard's series as OpenTelemetry ``Metric`` data (counters cumulative).
+
+    The per-user gauges are reported whenever the guard has per-user budgets (zeros included for
+    the threshold counts); the counters once they have counted something.
+    """
+    now = time.time_ns()
+    candidates: list[tuple[str, str, str, list[Any], Callable[..., Metric]]] = [
+        (
+            sc.METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO,
+            sc.METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO_UNIT,
+            "Spend / limit of the users closest to a per-user budget (at most a capped number of users).",
+            guard.user_utilization(),
+            _gauge,
+        ),
+        (
+            sc.METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD,
+            sc.METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD_UNIT,
+            "Users of a per-user budget over each threshold in the current window (this process's count).",
+            guard.users_over_threshold(),
+            _gauge,
+        ),
+        (
+            sc.METRIC_LLM_BUDGET_GUARD_BREACHES,
+            sc.METRIC_LLM_BUDGET_GUARD_BREACHES_UNIT,
+            "Guard checks that found a budget or rate limit breached, by action (raise: refused, log: allowed).",
+            guard.breaches(),
+            _sum,
+        ),
+        (
+            sc.METRIC_LLM_BUDGET_GUARD_ERRORS,
+            sc.METRIC_LLM_BUDGET_GUARD_ERRORS_UNIT,
+            "Guard checks that could not use the guard state, by failure policy and reason.",
+            guard.errors(),
+            _sum,
+        ),
+    ]
+    return [
+        build(name, unit, desc, points, start_time_ns, now) for name, unit, desc, points, build in candidates if points
+    ]  # type: ignore[operator]
+
+
 def _merge(metrics_data: MetricsData, extra: list[Metric], resource: Resource) -> MetricsData:
     if not extra:
         return metrics_data
@@ -171,7 +240,7 @@ def _merge(metrics_data: MetricsData, extra: list[Metric], resource: Resource) -
 
 
 class _RecorderReader(MetricReader):
-    """Mixin: every collection of this reader also carries the recorder's series.
+    """Mixin: every collection of this reader also carries the recorder's series (and the guard's).
 
     ``_receive_metrics`` is the SDK's documented hook for reader subclasses (the SDK has no
     MetricProducer yet). It runs only when the meter provider collected something, so
@@ -181,14 +250,27 @@ class _RecorderReader(MetricReader):
     _recorder: Recorder
     _resource: Resource
     _start_ns: int
+    _guard: Guard | None
 
-    def _attach(self, recorder: Recorder, resource: Resource | None) -> None:
+    def _attach(self, recorder: Recorder, resource: Resource | None, guard: Guard | None = None) -> None:
         self._recorder = recorder
         self._resource = resource if resource is not None else Resource.create()
         self._start_ns = time.time_ns()
+        self._guard = guard
+
+    def _extra(self) -> list[Metric]:
+        extra = recorder_metrics(self._recorder, self._start_ns)
+        guard = self._guard
+        if guard is None:
+            from .budgets.runtime import current_guard  # budgets load only when metrics are collected
+
+            guard = current_guard()
+        if guard is not None:
+            extra += guard_metrics(guard, self._start_ns)
+        return extra
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        merged = _merge(metrics_data, recorder_metrics(self._recorder, self._start_ns), self._resource)
+        merged = _merge(metrics_data, self._extra(), self._resource)
         super()._receive_metrics(merged, timeout_millis, **kwargs)  # type: ignore[safe-super]
 
 
@@ -220,27 +302,48 @@ def cost_meter_provider(
 
 
 class PrometheusCostMetricReader(_RecorderReader, PrometheusMetricReader):
-    """A :class:`PrometheusMetricReader` that also exposes the recorder's series."""
+    """A :class:`PrometheusMetricReader` that also exposes the recorder's and the guard's series.
 
-    def __init__(self, recorder: Recorder, *, resource: Resource | None = None, **kwargs: Any) -> None:
-        """Create the reader; *kwargs* go to :class:`PrometheusMetricReader` (e.g. ``registry``)."""
+    *guard*: the spend guard whose series to add; default the installed one, if any.
+    """
+
+    def __init__(
+        self, recorder: Recorder, *, resource: Resource | None = None, guard: Guard | None = None, **kwargs: Any
+    ) -> None:
+        """Create the reader; *kwargs* go to :class:`PrometheusMetricReader`; *guard*: see the class."""
         PrometheusMetricReader.__init__(self, **kwargs)
-        self._attach(recorder, resource)
+        self._attach(recorder, resource, guard)
 
 
 class InMemoryCostMetricReader(_RecorderReader, InMemoryMetricReader):
-    """An :class:`InMemoryMetricReader` that also returns the recorder's series (for tests)."""
+    """An :class:`InMemoryMetricReader` that also returns the recorder's and the guard's series (for tests).
 
-    def __init__(self, recorder: Recorder, *, resource: Resource | None = None, **kwargs: Any) -> None:
-        """Create the reader; *kwargs* go to :class:`InMemoryMetricReader`."""
+    *guard*: the spend guard whose series to add; default the installed one, if any.
+    """
+
+    def __init__(
+        self, recorder: Recorder, *, resource: Resource | None = None, guard: Guard | None = None, **kwargs: Any
+    ) -> None:
+        """Create the reader; *kwargs* go to :class:`InMemoryMetricReader`; *guard*: see the class."""
         InMemoryMetricReader.__init__(self, **kwargs)
-        self._attach(recorder, resource)
+        self._attach(recorder, resource, guard)
 
 
 class PeriodicCostMetricReader(_RecorderReader, PeriodicExportingMetricReader):
     """A :class:`PeriodicExportingMetricReader` (e.g. OTLP) that also exports the recorder's series."""
 
-    def __init__(self, recorder: Recorder, exporter: Any, *, resource: Resource | None = None, **kwargs: Any) -> None:
-        """Create the reader; *exporter* and *kwargs* go to :class:`PeriodicExportingMetricReader`."""
-        self._attach(recorder, resource)
+    def __init__(
+        self,
+        recorder: Recorder,
+        exporter: Any,
+        *,
+        resource: Resource | None = None,
+        guard: Guard | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Create the reader; *exporter* and *kwargs* go to :class:`PeriodicExportingMetricReader`.
+
+        *guard*: whose series to add (default the installed one).
+        """
+        self._attach(recorder, resource, guard)
         PeriodicExportingMetricReader.__init__(self, exporter, **kwargs)

@@ -15,6 +15,117 @@ AWS_REQUEST_ID: Final = "aws.request_id"
 """The AWS request id of the call, as returned in the x-amzn-RequestId response header (OpenTelemetry aws.request_id). (registry: semconv/bedrock.yaml#aws.request_id)"""
 
 
+# --- registry.llmcost.budgets: Label names of the budget metrics and of the generated budget rules and alerts.
+
+BUDGET: Final = "budget"
+"""The name of a budget or rate limit in the budgets file. (registry: semconv/budgets.yaml#budget)"""
+
+WINDOW: Final = "window"
+"""The window of a budget as the budgets file spells it (1h, 1d, 7d, 30d, month). (registry: semconv/budgets.yaml#window)"""
+
+THRESHOLD: Final = "threshold"
+"""A fraction of a budget's limit at which an alert fires, canonically spelled (0.5, 0.8, 0.95, 1). (registry: semconv/budgets.yaml#threshold)"""
+
+SEVERITY: Final = "severity"
+"""The severity of a budget alert (info, warning, critical); Alertmanager routes by it. (registry: semconv/budgets.yaml#severity)"""
+
+USER: Final = "user"
+"""An end user id, only on llm_budget_user_utilization_ratio and only for the few users closest to a per-user budget (capped). (registry: semconv/budgets.yaml#user)"""
+
+ACTION: Final = "action"
+"""What the guard did about a breached budget or rate limit. (registry: semconv/budgets.yaml#action)"""
+
+ACTION_RAISE: Final = "raise"
+"""The guard refused the call with BudgetExceededError. (registry: semconv/budgets.yaml#action.raise)"""
+
+ACTION_LOG: Final = "log"
+"""The guard logged the breach and let the call go ahead. (registry: semconv/budgets.yaml#action.log)"""
+
+POLICY: Final = "policy"
+"""The guard's failure policy when its state (Redis) is unreachable. (registry: semconv/budgets.yaml#policy)"""
+
+POLICY_OPEN: Final = "open"
+"""The guard state was unreachable and calls went ahead unguarded. (registry: semconv/budgets.yaml#policy.open)"""
+
+POLICY_CLOSED: Final = "closed"
+"""The guard state was unreachable and calls of raise limits were refused. (registry: semconv/budgets.yaml#policy.closed)"""
+
+
+# --- metric.llm.budget.user_utilization_ratio (gauge)
+
+METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO: Final = "llm.budget.user_utilization_ratio"
+"""Spend / limit of the users closest to a per-user budget in its current window, for at most a capped number of users at or above a fraction of their limit. Prometheus llm_budget_user_utilization_ratio. (registry: semconv/budgets.yaml#metric.llm.budget.user_utilization_ratio)"""
+
+METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO_UNIT: Final = "1"
+"""Unit of llm.budget.user_utilization_ratio. (registry: semconv/budgets.yaml#metric.llm.budget.user_utilization_ratio)"""
+
+
+# --- metric.llm.budget.users_over_threshold (gauge)
+
+METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD: Final = "llm.budget.users_over_threshold"
+"""How many users of a per-user budget are over each threshold in the current window (this process's count; summable across processes sharing nothing). Prometheus llm_budget_users_over_threshold. (registry: semconv/budgets.yaml#metric.llm.budget.users_over_threshold)"""
+
+METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD_UNIT: Final = "{user}"
+"""Unit of llm.budget.users_over_threshold. (registry: semconv/budgets.yaml#metric.llm.budget.users_over_threshold)"""
+
+
+# --- metric.llm.budget.guard.breaches (counter)
+
+METRIC_LLM_BUDGET_GUARD_BREACHES: Final = "llm.budget.guard.breaches"
+"""Guard checks that found a budget or rate limit breached, by what the guard did. Prometheus llm_budget_guard_breaches_total. (registry: semconv/budgets.yaml#metric.llm.budget.guard.breaches)"""
+
+METRIC_LLM_BUDGET_GUARD_BREACHES_UNIT: Final = "{breach}"
+"""Unit of llm.budget.guard.breaches. (registry: semconv/budgets.yaml#metric.llm.budget.guard.breaches)"""
+
+
+# --- metric.llm.budget.guard.errors (counter)
+
+METRIC_LLM_BUDGET_GUARD_ERRORS: Final = "llm.budget.guard.errors"
+"""Guard checks or settlements that could not use the guard state (Redis unreachable, timeout, an internal error), by failure policy and reason. Prometheus llm_budget_guard_errors_total. (registry: semconv/budgets.yaml#metric.llm.budget.guard.errors)"""
+
+METRIC_LLM_BUDGET_GUARD_ERRORS_UNIT: Final = "{error}"
+"""Unit of llm.budget.guard.errors. (registry: semconv/budgets.yaml#metric.llm.budget.guard.errors)"""
+
+
+# --- metric.llm_budget_limit_usd (gauge)
+
+METRIC_LLM_BUDGET_LIMIT_USD: Final = "llm_budget_limit_usd"
+"""The limit of each budget in USD, written by the generated Prometheus recording rules (not by a process), so dashboards can show burn against it. (registry: semconv/budgets.yaml#metric.llm_budget_limit_usd)"""
+
+METRIC_LLM_BUDGET_LIMIT_USD_UNIT: Final = "{USD}"
+"""Unit of llm_budget_limit_usd. (registry: semconv/budgets.yaml#metric.llm_budget_limit_usd)"""
+
+
+# --- metric.budget.llm_cost_usd.spend (gauge)
+
+METRIC_BUDGET_LLM_COST_USD_SPEND: Final = "budget:llm_cost_usd:spend"
+"""Generated recording rule: the spend of each budget over its window (rolling, or month-to-date in UTC for window month). (registry: semconv/budgets.yaml#metric.budget.llm_cost_usd.spend)"""
+
+METRIC_BUDGET_LLM_COST_USD_SPEND_UNIT: Final = "{USD}"
+"""Unit of budget:llm_cost_usd:spend. (registry: semconv/budgets.yaml#metric.budget.llm_cost_usd.spend)"""
+
+
+# --- metric.budget.llm_cost_usd.increase1h (gauge)
+
+METRIC_BUDGET_LLM_COST_USD_INCREASE1H: Final = "budget:llm_cost_usd:increase1h"
+"""Generated recording rule: the spend of a calendar-month budget in the last hour, summed into its month-to-date spend. (registry: semconv/budgets.yaml#metric.budget.llm_cost_usd.increase1h)"""
+
+METRIC_BUDGET_LLM_COST_USD_INCREASE1H_UNIT: Final = "{USD}"
+"""Unit of budget:llm_cost_usd:increase1h. (registry: semconv/budgets.yaml#metric.budget.llm_cost_usd.increase1h)"""
+
+
+# --- registry.llmcost.genai_content: Prompt and completion content our instrumentation writes when content capture is opted in.
+
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+"""The system instructions sent apart from the chat history, as JSON (a list of parts); only when message content capture is opted in. (registry: semconv/genai_content.yaml#gen_ai.system_instructions)"""
+
+GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+"""The tools the request offered the model, as JSON (type, name, description, parameters); only when message content capture is opted in. (registry: semconv/genai_content.yaml#gen_ai.tool.definitions)"""
+
+LLM_CONTENT_TRUNCATED: Final = "llm.content.truncated"
+"""The content attributes of this span that were cut to the size cap (OTEL_LLMCOST_CONTENT_MAX_LENGTH); truncated strings end in a "…[truncated N chars]" marker. (registry: semconv/genai_content.yaml#llm.content.truncated)"""
+
+
 # --- registry.gen_ai.input: OpenTelemetry GenAI semantic-convention attributes that otel-llmcost reads.
 
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"

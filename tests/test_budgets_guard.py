@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 import otel_llmcost
-from otel_llmcost.budgets import guard as guard_mod
+from otel_llmcost.budgets import runtime as guard_mod
 from otel_llmcost.budgets.guard import BudgetExceededError, Guard, GuardBudget, GuardRateLimit
 from otel_llmcost.budgets.state import (
     Check,
@@ -497,7 +497,7 @@ def installed() -> Iterator[Guard]:
 def test_guard_reads_user_and_properties_from_context(installed: Guard) -> None:
     with otel_llmcost.user("alice"), otel_llmcost.properties(feature="chat"):
         guard_mod.guard()
-        guard_mod.record_spend(None, None, D("1"))  # settles the pending permit
+        guard_mod.record_spend(D("1"))  # settles the pending permit
         with pytest.raises(BudgetExceededError) as info:
             guard_mod.guard()
     assert info.value.user == "alice"
@@ -521,7 +521,7 @@ def test_an_unused_pending_permit_is_released_by_the_next_guard(installed: Guard
 def test_without_a_guard_everything_is_a_no_op() -> None:
     assert guard_mod.current_guard() is None
     guard_mod.guard(user="x").settle(D("1000"))
-    guard_mod.record_spend("x", {}, D("1000"))
+    guard_mod.record_spend(D("1000"), user="x", properties={})
     assert guard_mod.admit_call("openai", "gpt-4o", "x", {}) is None
 
 

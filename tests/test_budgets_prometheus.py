@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
-import socket
 import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,8 +31,10 @@ from otel_llmcost.metrics import Recorder
 from otel_llmcost.pricing import default_pricer
 from otel_llmcost.processor import CostSpanProcessor
 
-PROMETHEUS = shutil.which("prometheus")
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+from ._prom import ALERTMANAGER, PROMETHEUS, free_port, processes, query, start_prometheus, wait_ready
+
+__all__ = ["processes"]  # the fixture, imported for pytest
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
@@ -57,13 +54,6 @@ budgets:
     for: 2s
 """
 DEADLINE_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Webhook:
@@ -130,46 +120,6 @@ class App:
         self.meter_provider.shutdown()
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready in 30 s:\n{log.read_text()[-3000:]}")
-
-
-def query(prometheus_port: int, promql: str) -> list[dict[str, Any]]:
-    url = f"http://127.0.0.1:{prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    result: list[dict[str, Any]] = get_json(url)["data"]["result"]
-    return result
-
-
-@pytest.fixture()
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 def test_the_80_percent_alert_reaches_the_webhook(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
     assert PROMETHEUS is not None and ALERTMANAGER is not None
     (tmp_path / "budgets.yaml").write_text(BUDGETS.lstrip())
@@ -212,23 +162,7 @@ def test_the_80_percent_alert_reaches_the_webhook(tmp_path: Path, processes: lis
             "scrape_configs": [{"job_name": "app", "static_configs": [{"targets": [f"127.0.0.1:{app.port}"]}]}],
         }
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
-        prom_port = free_port()
-        prom_log = tmp_path / "prometheus.log"
-        with prom_log.open("wb") as out:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        PROMETHEUS,
-                        f"--config.file={tmp_path / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                        "--log.level=warn",
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        wait_ready(f"http://127.0.0.1:{prom_port}/-/ready", processes[-1], prom_log)
+        prom_port, prom_log = start_prometheus(tmp_path / "prometheus.yml", tmp_path, processes)
         start = time.monotonic()
 
         def wait_for(promql: str) -> list[dict[str, Any]]:

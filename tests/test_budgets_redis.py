@@ -6,20 +6,21 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from otel_llmcost.budgets.guard import BudgetExceededError, Guard, GuardBudget, GuardRateLimit
-from otel_llmcost.budgets.state import UNITS_PER_USD, RedisState, fixed_window
+from otel_llmcost.budgets.redis_state import RedisState
+from otel_llmcost.budgets.state import UNITS_PER_USD, fixed_window
+
+from ._redis_server import REDIS_MISSING, Server, calls_by_command, free_port
 
 redis = pytest.importorskip("redis", reason="the redis client is a test dependency (pip install redis)")
 
@@ -27,51 +28,11 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
         shutil.which("redis-server") is None,
-        reason="redis-server is not installed (scripts/install-redis.sh installs Debian's)",
+        reason=REDIS_MISSING,
     ),
 ]
 
 D = Decimal
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        options = {"bind": "127.0.0.1", "port": str(self.port), "dir": str(self.workdir)}
-        options |= {"save": "", "appendonly": "no", "daemonize": "no"}  # nothing written, no fork
-        argv = ["redis-server", *(part for name, value in options.items() for part in (f"--{name}", value))]
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(host="127.0.0.1", port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.02)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture()
@@ -82,11 +43,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
-
-
-def calls_by_command(client: redis.Redis) -> dict[str, int]:
-    stats = client.info("commandstats")
-    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
 
 
 class CountingRedis(redis.Redis):  # type: ignore[misc]
@@ -149,7 +105,7 @@ WORKER = textwrap.dedent(
     import json, random, sys, threading, time
     from decimal import Decimal
     from otel_llmcost.budgets.guard import BudgetExceededError, Guard, GuardBudget
-    from otel_llmcost.budgets.state import RedisState
+    from otel_llmcost.budgets.redis_state import RedisState
 
     url, threads, cost = sys.argv[1], int(sys.argv[2]), Decimal(sys.argv[3])
     g = Guard([GuardBudget("shared", "1d", Decimal("1"))], state=RedisState(url=url))
@@ -157,12 +113,13 @@ WORKER = textwrap.dedent(
     lock = threading.Lock()
 
     def work():
-        refusals, deadline = 0, time.monotonic() + 8
-        while refusals < 40 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
             try:
                 permit = g.admit()
-            except BudgetExceededError:
-                refusals += 1
+            except BudgetExceededError as exc:
+                if exc.spend_usd >= exc.limit_usd:  # spent: stop (else calls in flight hold the rest)
+                    break
                 time.sleep(0.002)
                 continue
             time.sleep(random.uniform(0.002, 0.01))  # the call is in flight

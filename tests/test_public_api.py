@@ -28,3 +28,16 @@ def test_pricing_core_does_not_import_opentelemetry() -> None:
     code = "import sys, otel_llmcost.pricing, otel_llmcost.calls; print(any(m.startswith('opentelemetry') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_guard_api_is_exported_and_light() -> None:
+    # The guard functions and error need neither the OpenTelemetry SDK nor YAML (a budgets file does).
+    code = (
+        "import sys; from otel_llmcost import BudgetExceededError, Permit, guard, record_spend; "
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'yaml'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert {"BudgetExceededError", "Permit", "guard", "record_spend"} <= set(otel_llmcost.__all__)
+    assert issubclass(otel_llmcost.BudgetExceededError, Exception)
+    assert otel_llmcost.guard().done  # no guard installed: a no-op permit

@@ -1,8 +1,10 @@
-"""Budgets: the budgets file, and the Prometheus rules and alerts generated from it.
+"""Budgets: the budgets file, the Prometheus rules and alerts generated from it, and spend guards.
 
-See :mod:`otel_llmcost.budgets.spec` for the file's schema and :mod:`otel_llmcost.budgets.rules`
-for what ``otel-llmcost rules`` writes. Importing this package loads neither YAML nor the
-OpenTelemetry SDK; loading a file or generating rules does.
+See :mod:`otel_llmcost.budgets.spec` for the file's schema, :mod:`otel_llmcost.budgets.rules`
+for what ``otel-llmcost rules`` writes, and :mod:`.limits`, :mod:`.guard`, :mod:`.runtime`,
+:mod:`.state` and :mod:`.redis_state` for the guards ``configure(budgets=...)`` installs.
+Importing this package loads neither YAML nor the OpenTelemetry SDK; loading a file or
+generating rules does.
 """
 
 from __future__ import annotations

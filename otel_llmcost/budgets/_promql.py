@@ -50,10 +50,9 @@ def _prometheus_name(otel_name: str, *, counter: bool = False) -> str:
 PROM_COST: Final = _prometheus_name(sc.METRIC_LLM_COST_USD, counter=True)
 PROM_REQUESTS: Final = _prometheus_name(sc.METRIC_LLM_REQUESTS, counter=True)
 PROM_CATALOG_INFO: Final = _prometheus_name(sc.METRIC_LLM_COST_CATALOG_INFO)
-_COST_BASE = _prometheus_name(sc.METRIC_LLM_COST_USD)
-SPEND_RECORD: Final = f"budget:{_COST_BASE}:spend"
+SPEND_RECORD: Final = sc.METRIC_BUDGET_LLM_COST_USD_SPEND
 """Spend of each budget over its window (recording rule); labels budget, window."""
-HOURLY_RECORD: Final = f"budget:{_COST_BASE}:increase1h"
+HOURLY_RECORD: Final = sc.METRIC_BUDGET_LLM_COST_USD_INCREASE1H
 """Spend of a calendar-month budget in the last hour (recording rule), summed into month-to-date."""
 
 ALERT_BUDGET: Final = "LLMBudgetThresholdReached"

@@ -1,6 +1,9 @@
 """Spend guards: check budgets and rate limits before an LLM call, record its cost after.
 
-``guard(...)`` runs before a call. Every budget and rate limit that applies to the call (by its
+The limits are in :mod:`.limits`, the process-wide ``guard()``/``record_spend()`` in
+:mod:`.runtime`, the state in :mod:`.state` (memory) and :mod:`.redis_state`.
+
+``Guard.admit`` runs before a call. Every budget and rate limit that applies to the call (by its
 filter, and its user or property scope) is checked and the call's share reserved, atomically, in
 the state (memory, or Redis for budgets shared by several processes). A breach of a limit whose
 action is ``raise`` raises :class:`BudgetExceededError` and reserves nothing; a breach of a
@@ -25,170 +28,36 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from .. import semconv as sc
 from ..config import ConfigError
-from ..context import current_attributes
+from . import limits as lim
 from . import state as st
-from .spec import ACTIONS, LABEL_BUDGET
+from .limits import BudgetExceededError, GuardBudget, GuardRateLimit
+from .spec import BudgetsFile
 from .users import UserUtilization
 
 __all__ = [
     "BudgetExceededError",
     "Guard",
     "GuardBudget",
-    "Permit",
     "GuardRateLimit",
-    "admit_call",
-    "current_guard",
-    "guard",
-    "install_guard",
-    "record_spend",
+    "LabelResolver",
+    "Permit",
 ]
 
 _log = logging.getLogger("otel_llmcost.budgets")
 
-WINDOWS: dict[str, int | None] = {"1h": 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "month": None}
-FAILURE_POLICIES = ("open", "closed")
-RATE_UNITS = ("request", "cents")
-_FILTER_ARGS = ("provider", "model", "operation")  # filter keys matched against the call, lower-cased
-_PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+_NONE: frozenset[str] = frozenset()
 _SCOPE_ALL, _SCOPE_USER, _SCOPE_PROPERTY = 0, 1, 2
 _MAX_MEMO = 4096
 
-# Label names of the guard's own metrics (with spec.py's, to move into semconv/registry.yaml).
-LABEL_ACTION = "action"
-LABEL_POLICY = "policy"
-
-
-@dataclass(frozen=True)
-class GuardBudget:
-    """A spending limit as the guard needs it (the budgets file maps onto this).
-
-    Attributes:
-        name: the budget's name (a metric label and part of the state's keys).
-        window: ``1h``, ``1d``, ``7d``, ``30d``, ``month`` (calendar month, UTC), or seconds.
-        limit_usd: the limit per window.
-        filter: the calls it covers: property name (or ``provider``, ``model``, ``operation``) to one
-            accepted value or several; empty: every call.
-        per_user: the limit applies to each user separately (calls without a user are not covered).
-        action: ``raise`` refuses calls once breached; ``log`` only logs (once per window).
-        thresholds: fractions of the limit counted in ``llm_budget_users_over_threshold``.
-    """
-
-    name: str
-    window: str | int
-    limit_usd: Decimal
-    filter: Mapping[str, str | Sequence[str]] = field(default_factory=dict, hash=False)
-    per_user: bool = False
-    action: str = "raise"
-    thresholds: tuple[float, ...] = (0.5, 0.8, 0.95)
-
-    def __post_init__(self) -> None:
-        """Validate the budget.
-
-        Raises:
-            ConfigError: a bad window, limit, action or threshold.
-        """
-        where = f"budgets.{self.name}"
-        if not self.name:
-            raise ConfigError("budgets.name", self.name, "a budget needs a name")
-        if isinstance(self.window, str) and self.window not in WINDOWS:
-            raise ConfigError(f"{where}.window", self.window, f"expected one of {', '.join(WINDOWS)} or seconds")
-        if isinstance(self.window, int) and self.window <= 0:
-            raise ConfigError(f"{where}.window", self.window, "a window is a positive number of seconds")
-        if not isinstance(self.limit_usd, Decimal) or not self.limit_usd.is_finite() or self.limit_usd <= 0:
-            raise ConfigError(f"{where}.limit_usd", self.limit_usd, "expected a positive Decimal")
-        if self.action not in ACTIONS:
-            raise ConfigError(f"{where}.action", self.action, "expected raise or log")
-        if any(not 0 < t <= 1 for t in self.thresholds):
-            raise ConfigError(f"{where}.thresholds", self.thresholds, "thresholds are fractions in (0, 1]")
-
-    @property
-    def window_s(self) -> int | None:
-        """The window in seconds; ``None`` for the calendar month."""
-        return WINDOWS[self.window] if isinstance(self.window, str) else self.window
-
-
-@dataclass(frozen=True)
-class GuardRateLimit:
-    """A rate limit: ``quota;w=seconds;u=request|cents;s=user|<property>`` over a sliding window.
-
-    Attributes:
-        quota: requests, or cents, allowed per window.
-        window_s: the window in seconds.
-        unit: ``request`` (counted on admission) or ``cents`` (spend, counted after the call).
-        scope: ``user``, the name of the property whose values are limited separately, or
-            ``None`` for one counter shared by every call.
-        name: the limit's name; default the policy string.
-        action: ``raise`` or ``log``.
-        filter: the calls it covers, as for :class:`GuardBudget`.
-    """
-
-    quota: int
-    window_s: int
-    unit: str
-    scope: str | None = None
-    name: str = ""
-    action: str = "raise"
-    filter: Mapping[str, str | Sequence[str]] = field(default_factory=dict, hash=False)
-
-    def __post_init__(self) -> None:
-        """Validate the limit and default its name.
-
-        Raises:
-            ConfigError: a bad quota, window, unit, scope or action.
-        """
-        policy = f"{self.quota};w={self.window_s};u={self.unit}" + (f";s={self.scope}" if self.scope else "")
-        if not self.name:
-            object.__setattr__(self, "name", policy)
-        for key, value, ok, problem in (
-            ("quota", self.quota, isinstance(self.quota, int) and self.quota > 0, "a positive whole number"),
-            ("w", self.window_s, isinstance(self.window_s, int) and self.window_s > 0, "positive seconds"),
-            ("u", self.unit, self.unit in RATE_UNITS, "request or cents"),
-            ("s", self.scope, self.scope is None or bool(self.scope), "user, a property name or nothing"),
-            ("action", self.action, self.action in ACTIONS, "raise or log"),
-        ):
-            if not ok:
-                raise ConfigError(f"rate_limits[{policy}].{key}", value, f"expected {problem}")
-
-
-class BudgetExceededError(Exception):
-    """A call was refused by a budget or rate limit whose action is ``raise``.
-
-    Attributes:
-        budget: the name of the budget or rate limit.
-        spend_usd: what was spent in its window (``None`` for request quotas, or when unknown).
-        limit_usd: its limit (``None`` for request quotas).
-        reset_at: when the window resets (sliding windows: when the call would fit again).
-        reason: ``budget``, ``rate_limit``, or ``state_unavailable`` (fail-closed, Redis down).
-        user: the user the limit was applied to, if it is per user.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        budget: str,
-        spend_usd: Decimal | None,
-        limit_usd: Decimal | None,
-        reset_at: datetime,
-        reason: str = "budget",
-        user: str | None = None,
-    ) -> None:
-        """Create the error; *message* says what happened and when it resets."""
-        super().__init__(message)
-        self.budget = budget
-        self.spend_usd = spend_usd
-        self.limit_usd = limit_usd
-        self.reset_at = reset_at
-        self.reason = reason
-        self.user = user
+LabelResolver = Callable[[str | None, str | None], tuple[str | None, str | None]]
+"""Maps a call's provider and requested model to the ``provider`` and ``model`` metric labels
+(the catalog's ids): filters on them then match a call as the Prometheus rules match its series."""
 
 
 @dataclass(eq=False, slots=True)
@@ -251,6 +120,7 @@ class Guard:
         failure_policy: str = "open",
         expose_above: float = 0.5,
         max_exposed_users: int = 100,
+        labels: LabelResolver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Create a guard.
@@ -262,16 +132,20 @@ class Guard:
             failure_policy: when the state is unreachable, ``open`` allows calls, ``closed`` refuses them.
             expose_above: fraction of a per-user budget from which a user can appear by id in metrics.
             max_exposed_users: per per-user budget, how many users can appear by id.
+            labels: maps a call's provider and model to the catalog's ids, which ``provider`` and
+                ``model`` filters then also match (as they match metric labels); called once per
+                distinct call shape, its result memoised.
             clock: epoch seconds (tests).
 
         Raises:
             ConfigError: a bad policy, or two limits with the same name.
         """
-        if failure_policy not in FAILURE_POLICIES:
+        if failure_policy not in lim.FAILURE_POLICIES:
             raise ConfigError("failure_policy", failure_policy, "expected open or closed")
         self.failure_policy = failure_policy
         self._state: st.GuardState = state if state is not None else st.MemoryState()
         self._clock = clock
+        self._labels = labels
         self._rules: list[_Rule] = []
         per_user: list[tuple[str, int, Sequence[float]]] = []
         for b in budgets:
@@ -282,7 +156,7 @@ class Guard:
                 window_s=b.window_s,
                 scope=_SCOPE_USER if b.per_user else _SCOPE_ALL,
                 prop="",
-                filter=_filter(b.filter),
+                filter=lim.compile_filter(b.filter),
                 raise_=b.action == "raise",
                 label=b.window if isinstance(b.window, str) else f"{b.window}s",
             )
@@ -301,7 +175,7 @@ class Guard:
                     window_s=r.window_s,
                     scope=scope,
                     prop=r.scope or "" if scope == _SCOPE_PROPERTY else "",
-                    filter=_filter(r.filter),
+                    filter=lim.compile_filter(r.filter),
                     raise_=r.action == "raise",
                     label=f"{r.window_s}s",
                 )
@@ -312,7 +186,7 @@ class Guard:
                 raise ConfigError("budgets.name", name, "two budgets or rate limits have the same name")
         # what decides which limits apply: the values of filtered properties, and whether each
         # scoping property is present (its values are many: they must not multiply the memo)
-        self._filter_keys = tuple(sorted({k for r in self._rules for k, _ in r.filter if k not in _FILTER_ARGS}))
+        self._filter_keys = tuple(sorted({k for r in self._rules for k, _ in r.filter if k not in lim.FILTER_ARGS}))
         self._scope_keys = tuple(sorted({r.prop for r in self._rules if r.scope == _SCOPE_PROPERTY}))
         self._memo: dict[tuple[Any, ...], tuple[_Rule, ...]] = {}
         self._lock = threading.Lock()
@@ -320,6 +194,39 @@ class Guard:
         self._errors: dict[tuple[str, str], int] = {}
         self._breaches: dict[tuple[str, str], int] = {}
         self._logged: dict[str, int] = {}
+
+    @classmethod
+    def from_budgets(cls, budgets: BudgetsFile, **kwargs: Any) -> Guard:
+        """Return a guard enforcing a budgets file (see :func:`.limits.limits_from_file`).
+
+        Budgets without ``action`` only alert and are not enforced; rate limits default to ``raise``.
+
+        Args:
+            budgets: a loaded budgets file.
+            kwargs: the other arguments of :class:`Guard` (``state``, ``failure_policy``...).
+
+        Raises:
+            ConfigError: as :class:`Guard`.
+        """
+        found, rate_limits = lim.limits_from_file(budgets)
+        return cls(found, rate_limits, **kwargs)
+
+    @property
+    def enforces(self) -> bool:
+        """Whether the guard has any budget or rate limit to enforce."""
+        return bool(self._rules)
+
+    @property
+    def state(self) -> st.GuardState:
+        """Where the guard keeps spend (memory, or Redis)."""
+        return self._state
+
+    def _resolve(self, provider: str | None, model: str | None) -> tuple[str | None, str | None]:
+        try:
+            return self._labels(provider, model) if self._labels is not None else (None, None)
+        except Exception as exc:  # noqa: BLE001 - a pricing problem must not stop the call
+            self._count_error("internal_error", f"resolving labels: {type(exc).__name__}: {exc}")
+            return None, None
 
     # --- before the call ---------------------------------------------------------------------
 
@@ -338,12 +245,19 @@ class Guard:
             memo_key += tuple(k in properties for k in self._scope_keys)
         rules = self._memo.get(memo_key)
         if rules is None:
-            call = {"provider": provider, "model": model, "operation": operation}
-            call = {k: v.lower() for k, v in call.items() if v}
+            raw = {"provider": provider, "model": model, "operation": operation}
+            call = {k: {v.lower()} for k, v in raw.items() if v}
+            if self._labels is not None and (provider or model):
+                for k, v in zip(("provider", "model"), self._resolve(provider, model), strict=True):
+                    if v:
+                        call.setdefault(k, set()).add(v.lower())
             rules = tuple(
                 r
                 for r in self._rules
-                if all((call.get(k) if k in _FILTER_ARGS else properties.get(k)) in v for k, v in r.filter)
+                if all(
+                    (not call.get(k, _NONE).isdisjoint(v)) if k in lim.FILTER_ARGS else properties.get(k) in v
+                    for k, v in r.filter
+                )
                 and (r.scope != _SCOPE_USER or user is not None)
                 and (r.scope != _SCOPE_PROPERTY or properties.get(r.prop) is not None)
             )
@@ -442,12 +356,15 @@ class Guard:
         error: BudgetExceededError | None = None
         for r, c, s in zip(rules, checks, seen, strict=True):
             if s.breach:
-                err = self._breach(r, c, s, now)
+                action = sc.ACTION_RAISE if r.raise_ else sc.ACTION_LOG
+                with self._lock:
+                    self._breaches[(r.name, action)] = self._breaches.get((r.name, action), 0) + 1
+                # the message is built only when it is used: a flood of logged breaches stays cheap
                 if r.raise_:
-                    error = error or err
+                    error = error or self._breach(r, c, s, now)
                 elif self._logged.get(r.name) != c.start:  # once per limit per window
                     self._logged[r.name] = c.start
-                    _log.warning("otel-llmcost: %s (action: log, the call goes ahead)", err)
+                    _log.warning("otel-llmcost: %s (action: log, the call goes ahead)", self._breach(r, c, s, now))
         if error is not None:  # a state blocks (reserving nothing) exactly when a raise limit is breached
             raise error
         return _NO_PERMIT if blocked else Permit(self, entries)
@@ -461,9 +378,6 @@ class Guard:
         return None if r.kind == st.KIND_REQUESTS else st.units_to_usd(r.limit)
 
     def _breach(self, r: _Rule, c: st.Check, s: st.Seen, now: float) -> BudgetExceededError:
-        action = "raise" if r.raise_ else "log"
-        with self._lock:
-            self._breaches[(r.name, action)] = self._breaches.get((r.name, action), 0) + 1
         who = f" for user '{c.key}'" if r.scope == _SCOPE_USER else f" for {r.prop}='{c.key}'" if r.prop else ""
         used = s.spent + s.previous * c.weight
         reset: float
@@ -472,7 +386,8 @@ class Guard:
             reset = c.end
             spend = st.units_to_usd(used)
             limit = st.units_to_usd(r.limit)
-            head = f"{_usd(spend)} of {_usd(limit)} spent ({100 * used / r.limit:.0f}%) this {r.label} window"
+            usd = lim.usd_text
+            head = f"{usd(spend)} of {usd(limit)} spent ({100 * used / r.limit:.0f}%) this {r.label} window"
         else:
             # sliding window: when the previous bucket's weight (or this bucket, once it is the
             # previous one) has decayed enough for this call to fit
@@ -490,9 +405,9 @@ class Guard:
         if used >= r.limit or r.kind == st.KIND_REQUESTS:
             tail = ""
         elif c.explicit:
-            tail = f"; this call's estimated {_usd(st.units_to_usd(c.amount))} would exceed it"
+            tail = f"; this call's estimated {lim.usd_text(st.units_to_usd(c.amount))} would exceed it"
         else:
-            tail = f", and {_usd(st.units_to_usd(s.reserved))} is reserved by calls in flight"
+            tail = f", and {lim.usd_text(st.units_to_usd(s.reserved))} is reserved by calls in flight"
         when = st.utc(reset).strftime("%Y-%m-%d %H:%M:%S UTC")
         return BudgetExceededError(
             f"LLM {self._what(r)} exceeded{who}: {head}{tail}; it resets at {when}",
@@ -582,20 +497,12 @@ class Guard:
     def errors(self) -> list[tuple[dict[str, str], int]]:
         """Points of the counter ``llm_budget_guard_errors_total{policy,reason}``."""
         with self._lock:
-            return [({LABEL_POLICY: p, sc.REASON: r}, n) for (p, r), n in self._errors.items()]
+            return [({sc.POLICY: p, sc.REASON: r}, n) for (p, r), n in self._errors.items()]
 
     def breaches(self) -> list[tuple[dict[str, str], int]]:
         """Points of the counter ``llm_budget_guard_breaches_total{budget,action}``: checks that found a breach."""
         with self._lock:
-            return [({LABEL_BUDGET: b, LABEL_ACTION: a}, n) for (b, a), n in self._breaches.items()]
-
-
-def _filter(spec: Mapping[str, str | Sequence[str]]) -> tuple[tuple[str, frozenset[str]], ...]:
-    out = []
-    for key, values in sorted(spec.items()):
-        accepted = {values} if isinstance(values, str) else set(values)
-        out.append((key, frozenset(v.lower() for v in accepted) if key in _FILTER_ARGS else frozenset(accepted)))
-    return tuple(out)
+            return [({sc.BUDGET: b, sc.ACTION: a}, n) for (b, a), n in self._breaches.items()]
 
 
 def _scope_key(r: _Rule, user: str | None, properties: Mapping[str, str]) -> str:
@@ -603,120 +510,3 @@ def _scope_key(r: _Rule, user: str | None, properties: Mapping[str, str]) -> str
     if r.scope == _SCOPE_USER:
         return user or ""
     return properties.get(r.prop) or "" if r.scope == _SCOPE_PROPERTY else ""
-
-
-def _usd(amount: Decimal) -> str:
-    return f"${amount:,.2f}" if abs(amount) >= 1 else f"${amount:.6f}".rstrip("0").rstrip(".")
-
-
-# --- the process-wide guard, and the public functions ------------------------------------------
-
-_installed: Guard | None = None
-_pending: ContextVar[Permit | None] = ContextVar("otel_llmcost_pending_permit", default=None)
-
-
-def install_guard(g: Guard | None) -> None:
-    """Make *g* the guard that :func:`guard` and instrumented calls use (``None``: no guard)."""
-    global _installed
-    _installed = g
-
-
-def current_guard() -> Guard | None:
-    """Return the installed guard, if any."""
-    return _installed
-
-
-def _from_context(user: str | None, properties: Mapping[str, str] | None) -> tuple[str | None, Mapping[str, str]]:
-    if user is not None and properties is not None:
-        return user, properties
-    attrs = current_attributes()
-    if user is None:
-        user = attrs.get(sc.USER_ID)
-    if properties is None:
-        n = len(_PROPERTY_PREFIX)
-        properties = {k[n:]: v for k, v in attrs.items() if k.startswith(_PROPERTY_PREFIX)}
-    return user, properties
-
-
-def guard(
-    *,
-    provider: str | None = None,
-    model: str | None = None,
-    user: str | None = None,
-    properties: Mapping[str, str] | None = None,
-    estimated_cost_usd: Decimal | None = None,
-    operation: str | None = None,
-) -> Permit:
-    """Check the budgets and rate limits that apply to the next LLM call, before making it.
-
-    The user and properties default to those of the current context (``otel_llmcost.user(...)``,
-    ``otel_llmcost.properties(...)``). The returned permit is also kept in the current context:
-    the next call through otel-llmcost's instrumentation, or the next :func:`record_spend`, settles
-    it with the call's cost; a later ``guard()`` in the same context releases it if still unused.
-
-    Raises:
-        BudgetExceededError: a limit with ``action: raise`` is breached (or the state is down and
-            the failure policy is ``closed``).
-    """
-    g = _installed
-    if g is None:
-        return _NO_PERMIT
-    user, props = _from_context(user, properties)
-    previous = _pending.get()
-    if previous is not None:
-        _pending.set(None)
-        previous.release()
-    permit = g.admit(
-        provider=provider,
-        model=model,
-        user=user,
-        properties=props,
-        estimated_cost_usd=estimated_cost_usd,
-        operation=operation,
-    )
-    if not permit.done:
-        _pending.set(permit)
-    return permit
-
-
-def record_spend(user: str | None, properties: Mapping[str, str] | None, cost_usd: Decimal) -> None:
-    """Record what an LLM call cost, for calls not made through otel-llmcost's instrumentation.
-
-    Settles the permit of the last :func:`guard` in this context if there is one.
-    """
-    g = _installed
-    if g is None:
-        return
-    permit = _pending.get()
-    if permit is not None:
-        _pending.set(None)
-        if not permit.done:
-            permit.settle(cost_usd)
-            return
-    user, props = _from_context(user, properties)
-    g.record_spend(user, props, cost_usd)
-
-
-def admit_call(
-    provider: str | None,
-    model: str | None,
-    user: str | None,
-    properties: Mapping[str, str],
-    operation: str | None = None,
-) -> Permit | None:
-    """For instrumentation: adopt the pending permit of :func:`guard`, or check the call now.
-
-    Returns ``None`` when no guard is installed (nothing to settle).
-
-    Raises:
-        BudgetExceededError: as :func:`guard`.
-    """
-    g = _installed
-    if g is None:
-        return None
-    permit = _pending.get()
-    if permit is not None:
-        _pending.set(None)
-        if not permit.done:
-            return permit
-    return g.admit(provider=provider, model=model, user=user, properties=properties, operation=operation)

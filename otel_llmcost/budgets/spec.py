@@ -49,7 +49,9 @@ Keys and their meaning:
 ``budgets[]``
     ``name`` and ``window`` and ``limit_usd`` are required. The scope is global unless the budget
     has ``filter`` (label -> value, or a list of values) or ``per: user``. ``window: month`` is the
-    calendar month in UTC; the others are rolling windows ending now. A ``per: user`` budget may
+    calendar month in UTC; the others are rolling windows ending now in the rules, while guards
+    count fixed UTC windows (see :mod:`otel_llmcost.budgets.limits` for why an alert fires before a
+    guard refuses, and may still fire after the guard's window reset). A ``per: user`` budget may
     also have a ``filter`` (the in-process tracker applies it). ``thresholds`` entries are
     numbers or ``{at: 0.9, severity: critical}``; without an explicit severity the highest
     threshold is ``critical``, the next ``warning`` and the rest ``info``.
@@ -118,20 +120,21 @@ DEFAULT_FOR: Final = "5m"
 BUILTIN_LABELS: Final = (sc.PROVIDER, sc.MODEL, sc.OPERATION)
 """Labels every cost metric has, so a filter may use them whatever the allow-list."""
 
-# Names of the budget metrics and labels. The limit is written by the generated recording rules,
-# the two per-user gauges by the in-process per-user tracker; the rules alert on all three.
-# TODO(semconv): declare them in semconv/registry.yaml and import them from otel_llmcost.semconv.
-METRIC_BUDGET_LIMIT_USD: Final = "llm_budget_limit_usd"
+# Names of the budget metrics and labels, from the semantic-convention registry
+# (semconv/budgets.yaml). The limit is written by the generated recording rules, the two per-user
+# gauges by the in-process per-user tracker; the rules alert on all three. The gauges are named
+# here as Prometheus shows them (the OpenTelemetry exporter turns dots into underscores).
+METRIC_BUDGET_LIMIT_USD: Final = sc.METRIC_LLM_BUDGET_LIMIT_USD
 """Prometheus gauge (recording rule): the limit of each budget in USD; labels budget, window."""
-METRIC_BUDGET_USER_UTILIZATION: Final = "llm_budget_user_utilization_ratio"
+METRIC_BUDGET_USER_UTILIZATION: Final = sc.METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO.replace(".", "_")
 """Prometheus gauge (per-user tracker): spend / limit of the users closest to a per-user budget; labels budget, user."""
-METRIC_BUDGET_USERS_OVER_THRESHOLD: Final = "llm_budget_users_over_threshold"
+METRIC_BUDGET_USERS_OVER_THRESHOLD: Final = sc.METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD.replace(".", "_")
 """Prometheus gauge (per-user tracker): how many users are over each threshold; labels budget, threshold."""
-LABEL_BUDGET: Final = "budget"
-LABEL_WINDOW: Final = "window"
-LABEL_THRESHOLD: Final = "threshold"
-LABEL_SEVERITY: Final = "severity"
-LABEL_USER: Final = "user"
+LABEL_BUDGET: Final = sc.BUDGET
+LABEL_WINDOW: Final = sc.WINDOW
+LABEL_THRESHOLD: Final = sc.THRESHOLD
+LABEL_SEVERITY: Final = sc.SEVERITY
+LABEL_USER: Final = sc.USER
 
 PER_USER: Final = "user"
 MIN_BUDGET_WINDOW_S: Final = 300

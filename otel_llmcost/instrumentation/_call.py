@@ -5,6 +5,13 @@ Every SDK instrumentation builds an :class:`LLMCallSpan` when a call starts and 
 attributes *before* it ends (the SDK freezes it at ``end()``), and the metrics are recorded here,
 for every call, whether or not the span is sampled. The span processor sees the cost on the span
 and neither prices nor counts it again.
+
+When a spend guard is installed (``configure(budgets=...)``), :meth:`LLMCallSpan.admit` asks it
+before the SDK call and the call's priced cost settles the permit when the span ends. A refused
+call never reaches the provider: its span ends at once with ``error.type``
+``otel_llmcost.BudgetExceededError``, ERROR status and no cost (``llm.cost.status`` ``no_usage``, so
+no processor or collector counts it), and it is not counted in ``llm_requests_total`` -- a guard
+doing its job must not trip error-rate alerts; ``llm_budget_guard_breaches_total`` counts it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from .. import semconv as sc
 from .._spans import add_cost_attributes, span_attributes
 from .._state import IN_LLM_CALL, cover, current_pricer, current_recorder
+from ..budgets import runtime as _guards
+from ..budgets.guard import Permit
+from ..budgets.limits import BudgetExceededError
 from ..calls import LLMCall
 from ..context import current_attributes
 from ..pricing import STATUS_ESTIMATED, STATUS_PRICED, STATUS_PROVIDER_REPORTED, Cost, Usage
@@ -113,6 +123,7 @@ class LLMCallSpan:
         "_start",
         "context",
         "operation",
+        "permit",
         "provider",
         "request_model",
         "server_address",
@@ -146,6 +157,7 @@ class LLMCallSpan:
         self.request_model = request_model
         self.server_address = server_address
         self._done = False
+        self.permit: Permit | None = None
         self._baggage = current_attributes()
         outer = trace.get_current_span()
         if _is_other_genai_span(outer):
@@ -165,6 +177,41 @@ class LLMCallSpan:
         self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
         self._start = time.perf_counter()
         self.context: Context = set_value(IN_LLM_CALL, True, trace.set_span_in_context(self.span))
+
+    def admit(self) -> None:
+        """Ask the installed guard before the SDK call; keep the permit to settle when the span ends.
+
+        Raises:
+            BudgetExceededError: the guard refused the call (end the span with :meth:`refuse`).
+        """
+        b = self._baggage
+        self.permit = _guards.admit_call(
+            self.provider, self.request_model, b.get(sc.USER_ID), _guards.guard_properties(b), self.operation
+        )
+
+    def refuse(self, exc: BudgetExceededError) -> None:
+        """End the span of a call the guard refused: ERROR status, ``error.type``, no cost, no metrics."""
+        if self._done:
+            return
+        self._done = True
+        if self.span.is_recording():
+            self.span.set_attributes(
+                {
+                    sc.ERROR_TYPE: error_type_of(exc),
+                    # not priced, and no processor or collector should price or count it
+                    sc.LLM_COST_STATUS: sc.LLM_COST_STATUS_NO_USAGE,
+                    sc.LLM_COST_REASON: f"refused by the spend guard ({exc.reason} {exc.budget!r}); not sent",
+                }
+            )
+            self.span.record_exception(exc)
+        self.span.set_status(Status(StatusCode.ERROR, str(exc)))
+        self.span.end()
+
+    def release(self) -> None:
+        """Release the guard's reservation if the call ended without settling it (idempotent)."""
+        permit = self.permit
+        if permit is not None:
+            permit.release()
 
     @property
     def done(self) -> bool:
@@ -240,6 +287,9 @@ class LLMCallSpan:
 
     def _end(self, call: LLMCall, cost: Cost, attrs: dict[str, Any], *, error: bool) -> None:
         duration = time.perf_counter() - self._start
+        permit = self.permit
+        if permit is not None:  # first: settling never raises, and must not wait on the metrics
+            permit.settle(cost.total_usd)
         # metrics first and always: a sampled-out span still costs money
         current_recorder().record(call, cost, duration_s=duration, error=error)
         if self.span.is_recording():

@@ -5,7 +5,8 @@ span from the arguments, how to read the :class:`Outcome` from the response, and
 the accumulator that reads it chunk by chunk. The wrappers here do the rest, the same way for
 every SDK: the wrapped method's own result and exceptions pass through unchanged; a failure in our
 code is logged once, counted in ``llm_cost_spans_skipped_total{reason="instrumentation_error"}``
-and swallowed.
+and swallowed -- except the spend guard's :class:`BudgetExceededError`, which is the point: it reaches
+the application before the SDK is called (see :func:`admit`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from typing import Any, Protocol
 from opentelemetry import context as otel_context
 
 from .._state import current_recorder
+from ..budgets import runtime as _guards
+from ..budgets.limits import BudgetExceededError
 from ._call import LLMCallSpan, Outcome
 
 __all__ = [
     "CallHooks",
     "StreamAccumulator",
     "Wrapper",
+    "admit",
     "async_wrapper",
     "fail",
     "finish",
@@ -92,6 +96,25 @@ def fail(call: LLMCallSpan, exc: BaseException, outcome: Outcome | None = None) 
 def _ensure_ended(call: LLMCallSpan) -> None:
     if not call.done:  # our own code failed half-way: never leave the span open
         guarded("ending the span", call.span.end)
+    if call.permit is not None:  # nor a reservation held (a no-op once settled)
+        guarded("releasing a budget reservation", call.release)
+
+
+def admit(call: LLMCallSpan) -> None:
+    """Ask the installed spend guard about *call* before the SDK is called.
+
+    Raises:
+        BudgetExceededError: the guard refused the call; its span is ended as refused. Any other
+            failure of the guard is ours: logged once, counted, and the call goes ahead.
+    """
+    try:
+        call.admit()
+    except BudgetExceededError as exc:
+        guarded("recording a refused call", call.refuse, exc)
+        _ensure_ended(call)
+        raise
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+        log_once("checking budgets", exc)
 
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -105,6 +128,8 @@ def sync_wrapper(hooks: CallHooks) -> Wrapper:
         call = guarded("starting a span", hooks.start, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
+        if _guards._installed is not None:  # without a guard, this read is all budgets cost
+            admit(call)
         token = otel_context.attach(call.context)
         try:
             result = wrapped(*args, **kwargs)
@@ -133,6 +158,8 @@ def async_wrapper(
         call = guarded("starting a span", hooks.start, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
+        if _guards._installed is not None:
+            admit(call)
         token = otel_context.attach(call.context)
         try:
             result = await wrapped(*args, **kwargs)
