@@ -238,7 +238,8 @@ def test_a_call_made_inside_one_of_our_calls_is_not_counted_again(stack: Stack) 
 
 
 def test_stream_estimates_read_every_text_of_the_request() -> None:
-    from otel_llmcost.instrumentation.openai import _chat_prompt, _responses_prompt
+    from otel_llmcost.instrumentation._openai_read import chat_prompt as _chat_prompt
+    from otel_llmcost.instrumentation._openai_read import responses_prompt as _responses_prompt
 
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}}
@@ -664,7 +665,7 @@ def test_with_the_official_instrumentation_each_call_is_counted_once(
 
 
 def test_openrouter_reported_cost_is_the_price() -> None:
-    from otel_llmcost.instrumentation.openai import _chat_usage
+    from otel_llmcost.instrumentation._openai_read import chat_usage as _chat_usage
 
     usage = types.SimpleNamespace(
         prompt_tokens=120, completion_tokens=30, cost=0.000123,

@@ -30,7 +30,12 @@ usage (``no_usage``).
 model, which Bedrock's price list does not use); every other client is ``anthropic``, with
 ``server.address`` from the client's ``base_url`` so the pricer can tell the endpoint that bills.
 
-**Not covered.** Message content is never captured. A raw *streamed* response
+**Content.** Message content is captured only when opted in
+(``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` or ``instrument(capture_content=True)``):
+``system`` as the system instructions, the messages' content blocks, the tools, and the output
+blocks (a stream's assembled from its events); see :mod:`._content`.
+
+**Not covered.** A raw *streamed* response
 (``with_streaming_response`` or ``with_raw_response`` with ``stream=True``) ends its span at once
 with no usage, since its events are read by the application later. Server-tool fees (web search),
 the ``priority``/``fast`` service tiers and ``advisor`` iterations (another model) are not priced.
@@ -46,8 +51,10 @@ from opentelemetry.trace import Tracer
 
 from .. import semconv as sc
 from ..pricing import Usage
+from ._anthropic_content import MessageStreamContent, message_output, messages_request
 from ._base import LLMCostInstrumentor, Target
 from ._call import LLMCallSpan, Outcome
+from ._content import ContentCapture, content_capture
 from ._stream import AsyncTracedStream, TracedStream
 from ._tokens import count_tokens, estimate_usage
 
@@ -264,10 +271,23 @@ _DELTA_TEXT: Mapping[Any, str] = {
 class _StreamAccumulator:
     """Reads a Messages event stream: usage from ``message_start`` and ``message_delta``, text for estimates."""
 
-    __slots__ = ("_call", "_delta_usage", "_id", "_model", "_seen", "_start_usage", "_stop", "_text")
+    __slots__ = (
+        "_call",
+        "_capture",
+        "_content",
+        "_delta_usage",
+        "_id",
+        "_model",
+        "_seen",
+        "_start_usage",
+        "_stop",
+        "_text",
+    )
 
-    def __init__(self, call: LLMCallSpan) -> None:
+    def __init__(self, call: LLMCallSpan, capture: ContentCapture | None = None) -> None:
         self._call = call
+        self._capture = capture
+        self._content = MessageStreamContent() if capture is not None else None
         self._seen = False
         self._start_usage: Any = None
         self._delta_usage: Any = None
@@ -295,9 +315,20 @@ class _StreamAccumulator:
         elif kind == "message_delta":
             self._delta_usage = getattr(event, "usage", None) or self._delta_usage
             self._stop = getattr(getattr(event, "delta", None), "stop_reason", None) or self._stop
+        if self._content is not None:  # last: the usage above is read even if this fails
+            self._content.feed(event)
 
     def outcome(self) -> Outcome:
-        """Return the usage the stream reported, or the estimate for a stream cut short."""
+        """Return the usage the stream reported (or the estimate for a stream cut short), and its content."""
+        out = self._usage_outcome()
+        if self._capture is not None and self._content is not None:
+            out.attributes = {
+                **out.attributes,
+                **self._capture.response_attributes(self._call, self._content.messages),
+            }
+        return out
+
+    def _usage_outcome(self) -> Outcome:
         call = self._call
         if self._delta_usage is not None:
             usage = _usage(self._delta_usage, self._start_usage)
@@ -318,9 +349,10 @@ class _StreamAccumulator:
 class _MessagesHooks:
     """The :class:`~._wrap.CallHooks` of the client's ``request()`` for ``POST /v1/messages``."""
 
-    def __init__(self, tracer: Tracer, stream_types: tuple[type, type]) -> None:
+    def __init__(self, tracer: Tracer, stream_types: tuple[type, type], capture: ContentCapture | None = None) -> None:
         self._tracer = tracer
         self._stream, self._async_stream = stream_types
+        self._capture = capture
 
     def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> LLMCallSpan | None:
         """Start the span of a Messages call; ``None`` (not traced) for any other request."""
@@ -335,6 +367,7 @@ class _MessagesHooks:
         stream = kwargs.get("stream") is True or body.get("stream") is True
         base_url = getattr(instance, "base_url", None)
         port = getattr(base_url, "port", None)
+        content = self._capture.request_attributes(messages_request, body) if self._capture else {}
         call = _MessagesCall(
             self._tracer,
             provider=_provider_of(type(instance)),
@@ -347,6 +380,7 @@ class _MessagesHooks:
                 sc.GEN_AI_REQUEST_TEMPERATURE: _number(body.get("temperature")),
                 sc.GEN_AI_REQUEST_TOP_P: _number(body.get("top_p")),
                 sc.GEN_AI_REQUEST_STREAM: True if stream else None,
+                **content,
             },
         )
         call.body = body
@@ -355,19 +389,22 @@ class _MessagesHooks:
     def outcome(self, call: LLMCallSpan, result: Any) -> Outcome:
         """Read the outcome of a call that returned a ``Message`` (or a raw response to one)."""
         http = getattr(result, "http_response", None)
-        if http is None:
-            return _message_outcome(call, result)
-        # ``with_raw_response``: the body of a non-streamed call is read already; a streamed one is not
-        if not http.is_closed or not str(http.headers.get("content-type", "")).startswith("application/json"):
-            return Outcome()
-        return _message_outcome(call, http.json())
+        if http is not None:
+            # ``with_raw_response``: the body of a non-streamed call is read already; a streamed one is not
+            if not http.is_closed or not str(http.headers.get("content-type", "")).startswith("application/json"):
+                return Outcome()
+            result = http.json()
+        out = _message_outcome(call, result)
+        if self._capture is not None:
+            out.attributes = {**out.attributes, **self._capture.response_attributes(call, message_output, result)}
+        return out
 
     def stream(self, call: LLMCallSpan, result: Any) -> Any:
         """Wrap a returned event stream so that the span ends with it."""
         if isinstance(result, self._async_stream):
-            return AsyncTracedStream(result, call, _StreamAccumulator(call))
+            return AsyncTracedStream(result, call, _StreamAccumulator(call, self._capture))
         if isinstance(result, self._stream):
-            return TracedStream(result, call, _StreamAccumulator(call))
+            return TracedStream(result, call, _StreamAccumulator(call, self._capture))
         return None
 
 
@@ -375,16 +412,21 @@ class AnthropicInstrumentor(LLMCostInstrumentor):
     """Trace and price the ``anthropic`` SDK's Messages API calls (sync, async, streamed).
 
     ``AnthropicInstrumentor().instrument(tracer_provider=...)`` wraps the clients' requests; see the
-    module documentation for what is covered.
+    module documentation for what is covered. ``capture_content=True`` (default from
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else off) records message content.
     """
 
     _instruments: ClassVar[Sequence[str]] = ("anthropic >= 0.40",)
 
     def targets(self, tracer: Tracer, **kwargs: Any) -> Sequence[tuple[Target, _MessagesHooks]]:
-        """Return the client ``request`` methods to wrap, sync and async, with their hooks."""
+        """Return the client ``request`` methods to wrap, sync and async, with their hooks.
+
+        Raises:
+            ConfigError: ``capture_content`` or its environment variable has a value not accepted.
+        """
         from anthropic import AsyncStream, Stream  # the SDK is imported only when instrumenting
 
-        hooks = _MessagesHooks(tracer, (Stream, AsyncStream))
+        hooks = _MessagesHooks(tracer, (Stream, AsyncStream), content_capture(kwargs.get("capture_content")))
         return [
             (Target(_MODULE, "SyncAPIClient.request"), hooks),
             (Target(_MODULE, "AsyncAPIClient.request", is_async=True), hooks),

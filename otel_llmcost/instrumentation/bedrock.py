@@ -29,7 +29,10 @@ The request model is the ``modelId`` exactly as given: a cross-region inference 
 differently from geographic ones. Errors are botocore's own: a ``ClientError`` propagates unchanged
 and the span's ``error.type`` is ``botocore.<modelled exception>`` (``botocore.ThrottlingException``,
 which is ``botocore.`` + the error code for every error Bedrock's model declares; an undeclared code
-gives ``botocore.ClientError``). Message content is never captured by this instrumentation.
+gives ``botocore.ClientError``). Message content is captured only when opted in
+(``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` or ``instrument(capture_content=True)``):
+Converse messages, system and tools and the output message, and the same for InvokeModel with an
+Anthropic payload (:mod:`._bedrock_content`); other InvokeModel payloads are not read.
 """
 
 from __future__ import annotations
@@ -46,8 +49,20 @@ from opentelemetry.trace import Tracer
 
 from .. import semconv as sc
 from ..pricing import Usage
+from ._anthropic_content import MessageStreamContent, message_output
 from ._base import LLMCostInstrumentor, Target
+from ._bedrock_content import ConverseStreamContent, converse_output, converse_request, invoke_request
+from ._bedrock_usage import (
+    METRICS_KEY,
+    METRICS_KEYS,
+    anthropic_usage,
+    converse_usage,
+    header_usage,
+    request_id,
+    usage_of,
+)
 from ._call import LLMCallSpan, Outcome
+from ._content import ContentCapture, content_capture
 from ._stream import TracedStream
 from ._tokens import estimate_usage
 from ._wrap import CallHooks, fail, finish
@@ -67,79 +82,6 @@ _TRACED = frozenset((_CONVERSE, _CONVERSE_STREAM, _INVOKE, _INVOKE_STREAM))
 _CHAT = "chat"
 _EMBEDDINGS = "embeddings"
 _ANTHROPIC_MARK = "anthropic_version"
-_METRICS_KEY = "amazon-bedrock-invocationMetrics"
-
-# Where each response kind keeps (input, output, cache read, cache write): all exclusive of the cache.
-_Keys = tuple[str, str, str, str]
-_CONVERSE_KEYS: _Keys = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
-_ANTHROPIC_KEYS: _Keys = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-_METRICS_KEYS: _Keys = ("inputTokenCount", "outputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount")
-_HEADER_KEYS: _Keys = (
-    "x-amzn-bedrock-input-token-count",
-    "x-amzn-bedrock-output-token-count",
-    "x-amzn-bedrock-cache-read-input-token-count",
-    "x-amzn-bedrock-cache-write-input-token-count",
-)
-
-
-# --- reading Bedrock's numbers -------------------------------------------------------------------
-
-
-def _count(value: Any) -> int | None:
-    """A token count as Bedrock sends it (int, or a header's digits); ``None`` when it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
-def _usage(source: Any, keys: _Keys, one_hour: Any = 0) -> Usage | None:
-    """OpenTelemetry usage from Bedrock's exclusive counts; ``None`` without input and output counts."""
-    if not isinstance(source, Mapping):
-        return None
-    i, o = _count(source.get(keys[0])), _count(source.get(keys[1]))
-    if i is None or o is None:
-        return None
-    cr, cw = _count(source.get(keys[2])) or 0, _count(source.get(keys[3])) or 0
-    cw1h = _count(one_hour) or 0
-    # Bedrock counts input without the cache; OpenTelemetry's input count includes it.
-    return Usage(input_tokens=i + cr + cw, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw,
-                 cache_write_1h_tokens=min(cw1h, cw))  # fmt: skip
-
-
-def _converse_usage(usage: Any) -> Usage | None:
-    """Usage from a Converse ``usage`` object (``TokenUsage``; one-hour writes in ``cacheDetails``)."""
-    one_hour = 0
-    details = usage.get("cacheDetails") if isinstance(usage, Mapping) else None
-    for detail in details or ():
-        if isinstance(detail, Mapping) and detail.get("ttl") == "1h":
-            one_hour += _count(detail.get("inputTokens")) or 0
-    return _usage(usage, _CONVERSE_KEYS, one_hour)
-
-
-def _anthropic_usage(usage: Any) -> Usage | None:
-    """Usage from an Anthropic Messages ``usage`` object."""
-    creation = usage.get("cache_creation") if isinstance(usage, Mapping) else None
-    one_hour = creation.get("ephemeral_1h_input_tokens") if isinstance(creation, Mapping) else 0
-    return _usage(usage, _ANTHROPIC_KEYS, one_hour)
-
-
-def _metadata(result: Any) -> Mapping[str, Any]:
-    meta = result.get("ResponseMetadata") if isinstance(result, Mapping) else None
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _header_usage(result: Any) -> Usage | None:
-    """Usage from the token-count headers Bedrock adds to an InvokeModel response (lower-cased by botocore)."""
-    return _usage(_metadata(result).get("HTTPHeaders"), _HEADER_KEYS)
-
-
-def _request_id(result: Any) -> dict[str, Any]:
-    request_id = _metadata(result).get("RequestId")
-    return {sc.AWS_REQUEST_ID: request_id} if isinstance(request_id, str) and request_id else {}
 
 
 def _texts(value: Any, out: list[str]) -> list[str]:
@@ -214,11 +156,13 @@ class _BedrockCall(LLMCallSpan):
 class _ConverseStreamAccumulator:
     """Reads ConverseStream events: text deltas, the stop reason, the ``metadata`` usage."""
 
-    __slots__ = ("_attrs", "_call", "_seen", "_stop", "_text", "_usage")
+    __slots__ = ("_attrs", "_call", "_capture", "_content", "_seen", "_stop", "_text", "_usage")
 
-    def __init__(self, call: _BedrockCall, attrs: dict[str, Any]) -> None:
+    def __init__(self, call: _BedrockCall, attrs: dict[str, Any], capture: ContentCapture | None = None) -> None:
         self._call = call
         self._attrs = attrs
+        self._capture = capture
+        self._content = ConverseStreamContent() if capture is not None else None
         self._text: list[str] = []
         self._stop: str | None = None
         self._usage: Usage | None = None
@@ -235,10 +179,18 @@ class _ConverseStreamAccumulator:
         elif "messageStop" in event:
             self._stop = event["messageStop"].get("stopReason")
         elif "metadata" in event:
-            self._usage = _converse_usage(event["metadata"].get("usage"))
+            self._usage = converse_usage(event["metadata"].get("usage"))
+        if self._content is not None:  # last: the usage above is read even if this fails
+            self._content.feed(event)
 
     def outcome(self) -> Outcome:
-        """The usage the stream reported, an estimate if it ended without, or nothing if it sent nothing."""
+        """The usage the stream reported (an estimate if it ended without), and the content when captured."""
+        out = self._usage_outcome()
+        if self._capture is not None and self._content is not None:
+            out.attributes = {**out.attributes, **self._capture.response_attributes(self._call, self._content.messages)}
+        return out
+
+    def _usage_outcome(self) -> Outcome:
         if self._usage is not None:
             stops = (self._stop,) if self._stop else ()
             return Outcome(usage=self._usage, finish_reasons=stops, attributes=self._attrs)
@@ -252,11 +204,13 @@ class _ConverseStreamAccumulator:
 class _InvokeStreamAccumulator:
     """Reads InvokeModelWithResponseStream chunks: Anthropic events and Bedrock's invocation metrics."""
 
-    __slots__ = ("_anthropic", "_attrs", "_call", "_id", "_metrics", "_seen", "_stop", "_text")
+    __slots__ = ("_anthropic", "_attrs", "_call", "_capture", "_content", "_id", "_metrics", "_seen", "_stop", "_text")
 
-    def __init__(self, call: _BedrockCall, attrs: dict[str, Any]) -> None:
+    def __init__(self, call: _BedrockCall, attrs: dict[str, Any], capture: ContentCapture | None = None) -> None:
         self._call = call
         self._attrs = attrs
+        self._capture = capture
+        self._content = MessageStreamContent() if capture is not None else None
         self._text: list[str] = []
         self._anthropic: dict[str, Any] = {}
         self._metrics: Any = None
@@ -283,14 +237,22 @@ class _InvokeStreamAccumulator:
         elif kind == "message_delta":
             self._stop = (data.get("delta") or {}).get("stop_reason") or self._stop
             self._anthropic.update(data.get("usage") or {})  # cumulative counts: later ones win
-        metrics = data.get(_METRICS_KEY)
+        metrics = data.get(METRICS_KEY)
         if metrics is not None:
             self._metrics = metrics
+        if self._content is not None:  # last: the usage above is read even if this fails
+            self._content.feed(data)
 
     def outcome(self) -> Outcome:
-        """The usage the stream reported (Anthropic's, else Bedrock's metrics), else an estimate."""
-        usage = _anthropic_usage(self._anthropic) if self._anthropic else None
-        usage = usage or _usage(self._metrics, _METRICS_KEYS)
+        """The usage the stream reported (Anthropic's, else Bedrock's metrics, else an estimate), and its content."""
+        out = self._usage_outcome()
+        if self._capture is not None and self._content is not None:
+            out.attributes = {**out.attributes, **self._capture.response_attributes(self._call, self._content.messages)}
+        return out
+
+    def _usage_outcome(self) -> Outcome:
+        usage = anthropic_usage(self._anthropic) if self._anthropic else None
+        usage = usage or usage_of(self._metrics, METRICS_KEYS)
         if usage is not None:
             stops = (self._stop,) if self._stop else ()
             return Outcome(usage=usage, response_id=self._id, finish_reasons=stops, attributes=self._attrs)
@@ -321,7 +283,7 @@ class _RaisingStream:
         pass
 
 
-def _read_body(call: _BedrockCall, result: dict[str, Any]) -> None:
+def _read_body(call: _BedrockCall, result: dict[str, Any], capture: ContentCapture | None) -> None:
     """Read an InvokeModel response body, give the application an identical one, and end the call.
 
     Why read it now rather than tee the application's reads: the span then ends with the call (its
@@ -341,20 +303,24 @@ def _read_body(call: _BedrockCall, result: dict[str, Any]) -> None:
         return
     result["body"] = StreamingBody(io.BytesIO(data), len(data))
     body.close()
-    finish(call, lambda: _invoke_outcome(result, data))
+    finish(call, lambda: _invoke_outcome(result, data, call, capture))
 
 
-def _invoke_outcome(result: Mapping[str, Any], data: bytes | None) -> Outcome:
+def _invoke_outcome(
+    result: Mapping[str, Any], data: bytes | None, call: LLMCallSpan, capture: ContentCapture | None
+) -> Outcome:
     """The outcome of an InvokeModel call: the Anthropic body's usage, else the token-count headers."""
-    attrs = _request_id(result)
+    attrs = request_id(result)
     try:
         payload = json.loads(data) if data else None
     except ValueError:  # not JSON after all: the headers still count the tokens
         payload = None
     if isinstance(payload, Mapping) and isinstance(payload.get("usage"), Mapping):
-        usage = _anthropic_usage(payload["usage"]) or _header_usage(result)
+        usage = anthropic_usage(payload["usage"]) or header_usage(result)
         stop = payload.get("stop_reason")
         response_id = payload.get("id")
+        if capture is not None:
+            attrs = {**attrs, **capture.response_attributes(call, message_output, payload)}
         return Outcome(
             usage=usage,
             # The body names Anthropic's model ("claude-sonnet-4-5-20250929"), not the Bedrock id the
@@ -363,7 +329,7 @@ def _invoke_outcome(result: Mapping[str, Any], data: bytes | None) -> Outcome:
             finish_reasons=(stop,) if isinstance(stop, str) else (),
             attributes=attrs,
         )
-    return Outcome(usage=_header_usage(result), attributes=attrs)
+    return Outcome(usage=header_usage(result), attributes=attrs)
 
 
 # --- hooks -----------------------------------------------------------------------------------------
@@ -372,8 +338,9 @@ def _invoke_outcome(result: Mapping[str, Any], data: bytes | None) -> Outcome:
 class _BedrockHooks:
     """Call hooks for ``BaseClient._make_api_call``: Bedrock Runtime model calls only."""
 
-    def __init__(self, tracer: Tracer) -> None:
+    def __init__(self, tracer: Tracer, capture: ContentCapture | None = None) -> None:
         self._tracer = tracer
+        self._capture = capture
 
     def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> LLMCallSpan | None:
         """Start a span for a Bedrock Runtime model call; ``None`` (pass through) for anything else."""
@@ -398,8 +365,12 @@ class _BedrockHooks:
                 attrs[sc.GEN_AI_REQUEST_TEMPERATURE] = config.get("temperature")
                 attrs[sc.GEN_AI_REQUEST_TOP_P] = config.get("topP")
             gen_ai_operation = _CHAT
+            if self._capture is not None:
+                attrs.update(self._capture.request_attributes(converse_request, params))
         else:
             gen_ai_operation = _EMBEDDINGS if model and "embed" in model else _CHAT
+            if self._capture is not None and gen_ai_operation == _CHAT and _is_anthropic(params.get("body")):
+                attrs.update(self._capture.request_attributes(invoke_request, params.get("body")))
         host, port = _endpoint(meta.endpoint_url) if meta.endpoint_url else (None, None)
         call = _BedrockCall(
             self._tracer,
@@ -418,12 +389,15 @@ class _BedrockHooks:
         """The outcome of a Converse call (InvokeModel's is read in :meth:`stream`)."""
         call = cast(_BedrockCall, call)
         if call.api_operation == _INVOKE:  # the body was not read (see stream): the headers still count
-            return Outcome(usage=_header_usage(result), attributes=_request_id(result))
+            return Outcome(usage=header_usage(result), attributes=request_id(result))
         stop = result.get("stopReason")
+        attrs = request_id(result)
+        if self._capture is not None:
+            attrs.update(self._capture.response_attributes(call, converse_output, result))
         return Outcome(
-            usage=_converse_usage(result.get("usage")),
+            usage=converse_usage(result.get("usage")),
             finish_reasons=(stop,) if isinstance(stop, str) else (),
-            attributes=_request_id(result),
+            attributes=attrs,
         )
 
     def stream(self, call: LLMCallSpan, result: Any) -> Any:
@@ -435,17 +409,19 @@ class _BedrockHooks:
         if operation == _INVOKE:
             if not (_is_anthropic(call.params.get("body")) and isinstance(result.get("body"), StreamingBody)):
                 return None  # other payloads: the headers carry the usage; the body is left alone
-            _read_body(call, result)
+            _read_body(call, result, self._capture)
             return result
         key = "stream" if operation == _CONVERSE_STREAM else "body"
         events = result.get(key)
         if events is None:
             return None
-        attrs = _request_id(result)
+        attrs = request_id(result)
+        # an InvokeModel stream's content is read only for an Anthropic payload
+        capture = self._capture if operation == _CONVERSE_STREAM or _is_anthropic(call.params.get("body")) else None
         acc: Any = (
-            _ConverseStreamAccumulator(call, attrs)
+            _ConverseStreamAccumulator(call, attrs, capture)
             if operation == _CONVERSE_STREAM
-            else _InvokeStreamAccumulator(call, attrs)
+            else _InvokeStreamAccumulator(call, attrs, capture)
         )
         result[key] = TracedStream(events, call, acc)  # iterates a fresh iter() of the EventStream
         return result
@@ -458,6 +434,9 @@ class BedrockInstrumentor(LLMCostInstrumentor):
 
         BedrockInstrumentor().instrument(tracer_provider=provider)
         client = boto3.client("bedrock-runtime")  # clients made before or after are both traced
+
+    ``capture_content=True`` (default from ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``,
+    else off) records message content on the spans.
     """
 
     # Bedrock Runtime (InvokeModel) arrived in botocore 1.31.57; Converse in 1.34.116, and the
@@ -465,5 +444,10 @@ class BedrockInstrumentor(LLMCostInstrumentor):
     _instruments: ClassVar[Collection[str]] = ("botocore >= 1.31.57",)
 
     def targets(self, tracer: Tracer, **kwargs: Any) -> Sequence[tuple[Target, CallHooks]]:
-        """Wrap ``botocore.client.BaseClient._make_api_call``, the path of every client call."""
-        return [(Target("botocore.client", "BaseClient._make_api_call"), _BedrockHooks(tracer))]
+        """Wrap ``botocore.client.BaseClient._make_api_call``, the path of every client call.
+
+        Raises:
+            ConfigError: ``capture_content`` or its environment variable has a value not accepted.
+        """
+        hooks = _BedrockHooks(tracer, content_capture(kwargs.get("capture_content")))
+        return [(Target("botocore.client", "BaseClient._make_api_call"), hooks)]

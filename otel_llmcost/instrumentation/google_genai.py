@@ -20,7 +20,10 @@ none is estimated locally (cost status ``estimated``).
 
 The provider is ``gcp.vertex_ai`` when the client was made with ``vertexai=True``, else
 ``gcp.gemini``; ``server.address`` is the host of the client's base URL (never its path, query
-or credentials). Message content is not captured.
+or credentials). Message content is captured only when opted in
+(``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` or ``instrument(capture_content=True)``):
+``contents``, ``config.system_instruction`` and ``config.tools``, and the candidates (a stream's
+assembled from its chunks); never for embeddings. See :mod:`._content`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from ..pricing import Usage
 from ..pricing.providers import semconv_provider_name
 from ._base import LLMCostInstrumentor, Target
 from ._call import LLMCallSpan, Outcome
+from ._content import ContentCapture, content_capture
+from ._google_genai_content import GenerateStreamContent, candidates_output, generate_request
 from ._stream import AsyncTracedStream, TracedStream
 from ._tokens import estimate_usage
 from ._wrap import CallHooks
@@ -185,10 +190,12 @@ class _GenAICall(LLMCallSpan):
 class _StreamAccumulator:
     """Reads a ``generate_content_stream``: last usage, model, id, finish reasons, and the text."""
 
-    __slots__ = ("_call", "_chunks", "_meta", "_model", "_reasons", "_response_id", "_text")
+    __slots__ = ("_call", "_capture", "_chunks", "_content", "_meta", "_model", "_reasons", "_response_id", "_text")
 
-    def __init__(self, call: _GenAICall) -> None:
+    def __init__(self, call: _GenAICall, capture: ContentCapture | None = None) -> None:
         self._call = call
+        self._capture = capture
+        self._content = GenerateStreamContent() if capture is not None else None
         self._chunks = 0
         self._meta: Any = None
         self._model: str | None = None
@@ -211,6 +218,8 @@ class _StreamAccumulator:
                 self._reasons[index if isinstance(index, int) else position] = reason
         if self._meta is None:  # the text is only needed for an estimate
             self._text.extend(_candidate_texts(chunk))
+        if self._content is not None:  # last: the usage above is read even if this fails
+            self._content.feed(chunk)
 
     def outcome(self) -> Outcome:
         """What the stream reported so far; estimated when chunks came but no usage did."""
@@ -221,22 +230,30 @@ class _StreamAccumulator:
             prompt = [*_texts(call.contents), *_texts(_get(call.config, "system_instruction"))]
             usage = estimate_usage(self._model or call.request_model, prompt, "".join(self._text))
             estimated = True
+        content = self._content
         return Outcome(
             usage=usage,
             response_model=self._model,
             response_id=self._response_id,
             finish_reasons=[self._reasons[i] for i in sorted(self._reasons)],
             estimated=estimated,
+            attributes=self._capture.response_attributes(self._call, content.messages)
+            if self._capture is not None and content is not None
+            else {},
         )
 
 
 class _Hooks:
     """Hooks for one wrapped method: ``generate_content`` (plain or streamed) or ``embed_content``."""
 
-    def __init__(self, tracer: Tracer, operation: str, *, stream: bool = False) -> None:
+    def __init__(
+        self, tracer: Tracer, operation: str, *, stream: bool = False, capture: ContentCapture | None = None
+    ) -> None:
         self._tracer = tracer
         self._operation = operation
         self._stream = stream
+        # embeddings carry no message content to capture
+        self._capture = capture if operation == _GENERATE else None
 
     def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> LLMCallSpan | None:
         """Start the span from the keyword arguments (the SDK's methods take no positional ones)."""
@@ -244,6 +261,9 @@ class _Hooks:
         config = kwargs.get("config")
         model = kwargs.get("model")
         address, port = _endpoint(api_client, config)
+        attrs = _request_attributes(config, self._stream)
+        if self._capture is not None:
+            attrs.update(self._capture.request_attributes(generate_request, kwargs.get("contents"), config))
         return _GenAICall(
             self._tracer,
             contents=kwargs.get("contents"),
@@ -253,20 +273,23 @@ class _Hooks:
             request_model=model if isinstance(model, str) else None,
             server_address=address,
             server_port=port,
-            attributes=_request_attributes(config, self._stream),
+            attributes=attrs,
         )
 
     def outcome(self, call: LLMCallSpan, result: Any) -> Outcome:
         """Read usage, model, id and finish reasons from a response."""
         if self._operation == _EMBEDDINGS:
             return _embedding_outcome(result)
-        return _response_outcome(result)
+        out = _response_outcome(result)
+        if self._capture is not None:
+            out.attributes = self._capture.response_attributes(call, candidates_output, result)
+        return out
 
     def stream(self, call: LLMCallSpan, result: Any) -> Any:
         """Wrap a streamed response (a generator, or an async iterator) so its span ends with it."""
         if not self._stream or not isinstance(call, _GenAICall):
             return None
-        accumulator = _StreamAccumulator(call)
+        accumulator = _StreamAccumulator(call, self._capture)
         if hasattr(result, "__anext__"):
             return AsyncTracedStream(result, call, accumulator)
         if hasattr(result, "__next__"):
@@ -284,12 +307,20 @@ class GoogleGenAIInstrumentor(LLMCostInstrumentor):
     Usage::
 
         GoogleGenAIInstrumentor().instrument(tracer_provider=provider)
+
+    ``capture_content=True`` (default from ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``,
+    else off) records message content on the spans.
     """
 
     _instruments: ClassVar[Collection[str]] = ("google-genai >= 1.0.0",)
 
     def targets(self, tracer: Tracer, **kwargs: Any) -> Sequence[tuple[Target, CallHooks]]:
-        """Return the SDK methods to wrap with their hooks (see the module docstring)."""
+        """Return the SDK methods to wrap with their hooks (see the module docstring).
+
+        Raises:
+            ConfigError: ``capture_content`` or its environment variable has a value not accepted.
+        """
+        capture = content_capture(kwargs.get("capture_content"))
         try:
             from google.genai import models
         except ImportError:
@@ -297,8 +328,12 @@ class GoogleGenAIInstrumentor(LLMCostInstrumentor):
         out: list[tuple[Target, CallHooks]] = []
         for cls in (models.Models, models.AsyncModels):
             for private, public, hooks in (
-                ("_generate_content", "generate_content", _Hooks(tracer, _GENERATE)),
-                ("_generate_content_stream", "generate_content_stream", _Hooks(tracer, _GENERATE, stream=True)),
+                ("_generate_content", "generate_content", _Hooks(tracer, _GENERATE, capture=capture)),
+                (
+                    "_generate_content_stream",
+                    "generate_content_stream",
+                    _Hooks(tracer, _GENERATE, stream=True, capture=capture),
+                ),
                 ("embed_content", "embed_content", _Hooks(tracer, _EMBEDDINGS)),
             ):
                 name = _method_name(cls, private, public)

@@ -25,16 +25,16 @@ whether or not the span is sampled.
 - **Raw responses.** ``with_raw_response`` calls are priced from the parsed body (``parse()``
   memoises, so the application gets the same object); ``with_streaming_response`` bodies, and raw
   streams, belong to the application and are counted with cost status ``no_usage``.
-- Message content is never recorded.
+- **Message content** is recorded only when opted in (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+  or ``instrument(capture_content=True)``): chat messages and choices, Responses API input,
+  ``instructions`` and output items (:mod:`._openai_content`, :mod:`._content`). Embeddings never.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import json
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
@@ -48,8 +48,14 @@ from ..config import OTEL_LLMCOST_STREAM_INCLUDE_USAGE, ConfigError, env_bool
 from ..pricing import Usage, provider_from_address, semconv_provider_name
 from ._base import LLMCostInstrumentor, Target
 from ._call import LLMCallSpan, Outcome
+from ._content import ContentCapture, RequestContent, content_capture
+from ._openai_content import chat_output, chat_request, responses_output, responses_request
+from ._openai_read import Call as _Call
+from ._openai_read import ChatStream, ResponsesStream, chat_usage, responses_usage
+from ._openai_read import number as _number
+from ._openai_read import to_int as _int
+from ._openai_read import to_str as _str
 from ._stream import AsyncTracedStream, TracedStream
-from ._tokens import estimate_usage
 from ._wrap import CallHooks
 
 __all__ = [
@@ -101,95 +107,6 @@ def _endpoint(url: str, azure_client: bool) -> tuple[str, str | None, int | None
     return provider_for_host(host, azure_client=azure_client), host, port
 
 
-# --- reading requests and responses ---------------------------------------------------------------
-
-
-def _get(obj: Any, key: str) -> Any:
-    """A field of a request part, given as a dict or as an SDK model."""
-    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
-
-
-def _number(value: Any) -> float | int | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _texts(content: Any) -> list[str]:
-    """The text of a message's content: a string, or a list of parts carrying ``text``."""
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, Sequence):
-        return [t for part in content if isinstance(t := _get(part, "text"), str)]
-    return []
-
-
-def _tool_texts(message: Any) -> list[str]:
-    out = []
-    for call in _get(message, "tool_calls") or ():
-        function = _get(call, "function")
-        out += [t for key in ("name", "arguments") if isinstance(t := _get(function, key), str)]
-    return out
-
-
-def _json_text(value: Any) -> list[str]:
-    if not isinstance(value, (Mapping, list, tuple)):
-        return []
-    try:
-        return [json.dumps(value, default=str)]
-    except (TypeError, ValueError):
-        return []
-
-
-def _chat_usage(usage: Any, provider: str) -> tuple[Usage | None, Decimal | None]:
-    """Usage (OpenTelemetry semantics, which OpenAI's already are) and a provider-reported cost."""
-    if usage is None:
-        return None, None
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
-    cached = _int(getattr(prompt_details, "cached_tokens", None))
-    cached = cached or _int(getattr(usage, "prompt_cache_hit_tokens", None))  # DeepSeek's spelling
-    reasoning = _int(getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None))
-    result = Usage(
-        input_tokens=_int(getattr(usage, "prompt_tokens", None)),
-        output_tokens=_int(getattr(usage, "completion_tokens", None)),
-        cache_read_tokens=cached,
-        cache_write_tokens=_int(getattr(prompt_details, "cache_write_tokens", None)),
-        reasoning_tokens=reasoning,
-    )
-    # OpenRouter bills in USD credits and reports the charge itself: that is the price
-    cost = _number(getattr(usage, "cost", None)) if provider == "openrouter" else None
-    return result, Decimal(str(cost)) if cost is not None else None
-
-
-def _responses_usage(usage: Any) -> Usage | None:
-    if usage is None:
-        return None
-    input_details = getattr(usage, "input_tokens_details", None)
-    return Usage(
-        input_tokens=_int(getattr(usage, "input_tokens", None)),
-        output_tokens=_int(getattr(usage, "output_tokens", None)),
-        cache_read_tokens=_int(getattr(input_details, "cached_tokens", None)),
-        cache_write_tokens=_int(getattr(input_details, "cache_write_tokens", None)),
-        reasoning_tokens=_int(getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None)),
-    )
-
-
-class _Call(LLMCallSpan):
-    """An OpenAI call: its span, and what reading its response needs from the request."""
-
-    __slots__ = ("raw", "request", "streaming")
-
-    raw: str | None  # with_raw_response / with_streaming_response mode, from the request headers
-    request: Mapping[str, Any]  # the keyword arguments, kept to estimate a stream's prompt
-    streaming: bool
-
-
 # --- hooks ----------------------------------------------------------------------------------------
 
 
@@ -198,14 +115,26 @@ class _Hooks:
 
     operation: ClassVar[str]
 
-    def __init__(self, tracer: Tracer, *, is_async: bool, include_stream_usage: bool = False) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        *,
+        is_async: bool,
+        include_stream_usage: bool = False,
+        capture: ContentCapture | None = None,
+    ) -> None:
         self.tracer = tracer
         self.is_async = is_async
         self.include_stream_usage = include_stream_usage
+        self.capture = capture
 
     def request_attributes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The ``gen_ai.request.*`` attributes of the call."""
         return {}
+
+    def request_content(self, kwargs: Mapping[str, Any]) -> RequestContent | None:
+        """The request's content, for capture (``None``: this kind of call has none)."""
+        return None
 
     def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call | None:
         """Start the call's span."""
@@ -216,6 +145,8 @@ class _Hooks:
         attrs = self.request_attributes(kwargs)
         if streaming:
             attrs[sc.GEN_AI_REQUEST_STREAM] = True
+        if self.capture is not None:
+            attrs.update(self.capture.request_attributes(self.request_content, kwargs))
         call = _Call(
             self.tracer,
             provider=provider,
@@ -257,12 +188,6 @@ class _Hooks:
         raise NotImplementedError
 
 
-def _estimated(call: _Call, model: str | None, prompt: tuple[list[str], int], completion: str) -> Outcome:
-    texts, messages = prompt
-    usage = estimate_usage(model or call.request_model, texts, completion, messages=messages)
-    return Outcome(usage=usage, response_model=model, estimated=True)
-
-
 class _ChatHooks(_Hooks):
     operation = "chat"
 
@@ -287,8 +212,11 @@ class _ChatHooks(_Hooks):
             sc.GEN_AI_REQUEST_TOP_P: _number(kwargs.get("top_p")),
         }
 
+    def request_content(self, kwargs: Mapping[str, Any]) -> RequestContent:
+        return chat_request(kwargs)
+
     def read(self, call: _Call, result: Any) -> Outcome:
-        usage, cost = _chat_usage(getattr(result, "usage", None), call.provider)
+        usage, cost = chat_usage(getattr(result, "usage", None), call.provider)
         choices = getattr(result, "choices", None) or ()
         return Outcome(
             usage=usage,
@@ -296,64 +224,11 @@ class _ChatHooks(_Hooks):
             response_model=_str(getattr(result, "model", None)),
             response_id=_str(getattr(result, "id", None)),
             finish_reasons=tuple(r for c in choices if (r := _str(getattr(c, "finish_reason", None)))),
+            attributes=self.capture.response_attributes(call, chat_output, result) if self.capture else {},
         )
 
-    def accumulator(self, call: _Call) -> _ChatStream:
-        return _ChatStream(call)
-
-
-def _chat_prompt(request: Mapping[str, Any]) -> tuple[list[str], int]:
-    """The texts of a chat request (roles, contents, names, tool calls, tool definitions) and its message count."""
-    messages = request.get("messages")
-    if not isinstance(messages, Sequence) or isinstance(messages, str):
-        return [], 0  # a one-shot iterable the SDK has already consumed
-    texts: list[str] = []
-    for message in messages:
-        texts += [t for key in ("role", "name") if isinstance(t := _get(message, key), str)]
-        texts += _texts(_get(message, "content")) + _tool_texts(message)
-    return texts + _json_text(request.get("tools")), len(messages)
-
-
-class _ChatStream:
-    """Reads a streamed chat completion: the usage chunk, the model, finish reasons, the text."""
-
-    __slots__ = ("call", "finish", "id", "model", "text", "usage")
-
-    def __init__(self, call: _Call) -> None:
-        self.call = call
-        self.usage: Any = None
-        self.model: str | None = None
-        self.id: str | None = None
-        self.finish: dict[int, str] = {}
-        self.text: list[str] = []  # everything billed as output, for the estimate when no usage comes
-
-    def feed(self, chunk: Any) -> None:
-        if self.model is None:
-            self.model = _str(getattr(chunk, "model", None))
-            self.id = _str(getattr(chunk, "id", None))
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            self.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
-            reason = _str(getattr(choice, "finish_reason", None))
-            if reason:
-                self.finish[_int(getattr(choice, "index", 0))] = reason
-            delta = getattr(choice, "delta", None)
-            if delta is None:
-                continue
-            self.text += [t for key in ("content", "refusal") if isinstance(t := getattr(delta, key, None), str)]
-            self.text += _tool_texts(delta)
-
-    def outcome(self) -> Outcome:
-        call = self.call
-        usage, cost = _chat_usage(self.usage, call.provider)
-        if usage is None:
-            out = _estimated(call, self.model, _chat_prompt(call.request), "".join(self.text))
-        else:
-            out = Outcome(usage=usage, provider_cost=cost, response_model=self.model)
-        out.response_id = self.id
-        out.finish_reasons = tuple(reason for _, reason in sorted(self.finish.items()))
-        return out
+    def accumulator(self, call: _Call) -> ChatStream:
+        return ChatStream(call, self.capture)
 
 
 class _ResponsesHooks(_Hooks):
@@ -366,62 +241,19 @@ class _ResponsesHooks(_Hooks):
             sc.GEN_AI_REQUEST_TOP_P: _number(kwargs.get("top_p")),
         }
 
+    def request_content(self, kwargs: Mapping[str, Any]) -> RequestContent:
+        return responses_request(kwargs)
+
     def read(self, call: _Call, result: Any) -> Outcome:
         return Outcome(
-            usage=_responses_usage(getattr(result, "usage", None)),
+            usage=responses_usage(getattr(result, "usage", None)),
             response_model=_str(getattr(result, "model", None)),
             response_id=_str(getattr(result, "id", None)),
+            attributes=self.capture.response_attributes(call, responses_output, result) if self.capture else {},
         )
 
-    def accumulator(self, call: _Call) -> _ResponsesStream:
-        return _ResponsesStream(call, self)
-
-
-def _responses_prompt(request: Mapping[str, Any]) -> tuple[list[str], int]:
-    """The texts of a Responses API request (instructions, input items, tools) and its message count."""
-    instructions = request.get("instructions")
-    texts = [instructions] if isinstance(instructions, str) else []
-    items = request.get("input")
-    if isinstance(items, str):
-        return [*texts, items, *_json_text(request.get("tools"))], len(texts) + 1
-    messages = len(texts)
-    for item in items if isinstance(items, Sequence) else ():
-        messages += isinstance(_get(item, "role"), str)
-        texts += _texts(_get(item, "content"))
-        texts += [t for key in ("output", "arguments", "name") if isinstance(t := _get(item, key), str)]
-    return texts + _json_text(request.get("tools")), messages
-
-
-class _ResponsesStream:
-    """Reads a Responses API event stream: the final response (with usage), or the text deltas."""
-
-    __slots__ = ("call", "hooks", "response", "text")
-
-    def __init__(self, call: _Call, hooks: _ResponsesHooks) -> None:
-        self.call = call
-        self.hooks = hooks
-        self.response: Any = None  # the latest snapshot (created, completed, incomplete, failed)
-        self.text: list[str] = []
-
-    def feed(self, event: Any) -> None:
-        response = getattr(event, "response", None)
-        if response is not None:
-            self.response = response
-            return
-        kind = getattr(event, "type", None)
-        delta = getattr(event, "delta", None)
-        # text, refusals, reasoning, tool arguments: all billed as output (audio deltas are base64)
-        if isinstance(delta, str) and isinstance(kind, str) and kind.endswith(".delta") and "audio." not in kind:
-            self.text.append(delta)
-
-    def outcome(self) -> Outcome:
-        out = self.hooks.read(self.call, self.response) if self.response is not None else Outcome()
-        if out.usage is None:
-            estimate = _estimated(
-                self.call, out.response_model, _responses_prompt(self.call.request), "".join(self.text)
-            )
-            out.usage, out.estimated = estimate.usage, True
-        return out
+    def accumulator(self, call: _Call) -> ResponsesStream:
+        return ResponsesStream(call, self.read, self.capture)
 
 
 class _EmbeddingsHooks(_Hooks):
@@ -460,7 +292,9 @@ class OpenAIInstrumentor(LLMCostInstrumentor):
     Keyword arguments of :meth:`instrument`: ``tracer_provider`` (default the global one) and
     ``include_stream_usage`` (default from ``OTEL_LLMCOST_STREAM_INCLUDE_USAGE``, else ``False``):
     add ``stream_options={"include_usage": True}`` to streaming chat requests that set no
-    ``stream_options`` (this changes the request: see the module documentation).
+    ``stream_options`` (this changes the request: see the module documentation);
+    ``capture_content`` (default from ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else
+    ``False``): record message content on the spans (:mod:`._content`).
     """
 
     _instruments = ("openai >= 1.40",)
@@ -469,14 +303,15 @@ class OpenAIInstrumentor(LLMCostInstrumentor):
         """Return the SDK methods to wrap (those this SDK version has), each with its hooks.
 
         Raises:
-            ConfigError: ``include_stream_usage`` is not a bool, or the environment variable is
-                not a boolean word.
+            ConfigError: ``include_stream_usage`` or ``capture_content`` is not a bool, or an
+                environment variable is not one of its accepted values.
         """
         include = kwargs.get("include_stream_usage")
         if include is None:
             include = env_bool(OTEL_LLMCOST_STREAM_INCLUDE_USAGE)
         elif not isinstance(include, bool):
             raise ConfigError("include_stream_usage", include, "expected True or False")
+        capture = content_capture(kwargs.get("capture_content"))
         found: list[tuple[Target, CallHooks]] = []
         for module_name, cls_name, methods, hooks_cls in _TARGETS:
             try:
@@ -485,7 +320,7 @@ class OpenAIInstrumentor(LLMCostInstrumentor):
                 continue
             for is_async in (False, True):
                 owner = getattr(module, ("Async" if is_async else "") + cls_name, None)
-                hooks = hooks_cls(tracer, is_async=is_async, include_stream_usage=include)
+                hooks = hooks_cls(tracer, is_async=is_async, include_stream_usage=include, capture=capture)
                 found += [
                     (Target(module_name, f"{owner.__name__}.{method}", is_async), hooks)
                     for method in methods
