@@ -89,6 +89,25 @@ def _parser() -> argparse.ArgumentParser:
     rules.add_argument(
         "--out", required=True, metavar="DIR", help="where prometheus-rules.yml, its tests and alertmanager.yml go"
     )
+    rules.add_argument("--alertmanager", metavar="FILE", help="write the Alertmanager example here instead of DIR")
+    rules.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the files in DIR differ from what it would write",
+    )
+
+    dashboard = sub.add_parser("dashboard", help="write the Grafana dashboard generated from the metric definitions")
+    dashboard.add_argument("--out", metavar="FILE", help="where to write the JSON (default: standard output)")
+    dashboard.add_argument(
+        "--dimensions",
+        metavar="A,B",
+        help="the dimensions the application records (default OTEL_LLMCOST_DIMENSIONS or its default)",
+    )
+    dashboard.add_argument(
+        "--check",
+        metavar="FILE",
+        help="write nothing; exit 1 if FILE differs from the generated dashboard (for the dimensions it records)",
+    )
 
     demo = sub.add_parser("demo", help="run a realistic priced workload on embedded defaults and print a cost summary")
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the workload (Ctrl-C to stop)")
@@ -101,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sessions", type=int, default=60, help="how many sessions to simulate (default 60)")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the workload (default 7)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument(
+        "--every",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="with --serve: seconds between live sessions (default 2)",
+    )
     return parser
 
 
@@ -166,18 +192,95 @@ def _price(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    from .budgets import BudgetsError, generate, load_budgets
+    import shutil
+    import tempfile
+    from pathlib import Path
 
+    from .budgets import BudgetsError, generate, load_budgets
+    from .budgets.rules import ALERTMANAGER_FILE
+
+    out = Path(args.out)
+    alertmanager = Path(args.alertmanager) if args.alertmanager else out / ALERTMANAGER_FILE
     try:
-        paths = generate(load_budgets(args.budgets), args.out)
+        budgets = load_budgets(args.budgets)
+        if args.check:
+            with tempfile.TemporaryDirectory() as tmp:
+                stale = []
+                for path in generate(budgets, tmp):
+                    target = alertmanager if path.name == ALERTMANAGER_FILE else out / path.name
+                    if not target.is_file() or target.read_bytes() != path.read_bytes():
+                        stale.append(str(target))
+            if stale:
+                command = f"otel-llmcost rules --budgets {args.budgets} --out {args.out}"
+                if args.alertmanager:
+                    command += f" --alertmanager {args.alertmanager}"
+                print(
+                    f"otel-llmcost rules: stale or missing: {', '.join(stale)}; regenerate with `{command}`",
+                    file=sys.stderr,
+                )
+                return 1
+            return EXIT_OK
+        paths = generate(budgets, out)
+        if args.alertmanager:
+            alertmanager.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(out / ALERTMANAGER_FILE), alertmanager)
+            paths = [alertmanager if p.name == ALERTMANAGER_FILE else p for p in paths]
     except BudgetsError as exc:
         print(f"otel-llmcost rules: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"otel-llmcost rules: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"otel-llmcost rules: cannot write {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     for path in paths:
         print(path)
+    return EXIT_OK
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import ConfigError
+    from .dashboard import DashboardError, build_dashboard, default_dimensions, recorded_dimensions, render_dashboard
+
+    dims = None
+    if args.dimensions is not None:
+        dims = tuple(d.strip() for d in args.dimensions.split(",") if d.strip())
+    try:
+        if args.check:
+            path = Path(args.check)
+            try:
+                committed = path.read_text(encoding="utf-8")
+                recorded = recorded_dimensions(json.loads(committed))
+            except OSError as exc:
+                print(f"otel-llmcost dashboard: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
+            except ValueError as exc:
+                print(f"otel-llmcost dashboard: {path} is not JSON: {exc}", file=sys.stderr)
+                return 1
+            if dims is None:
+                dims = recorded if recorded is not None else default_dimensions()
+            if render_dashboard(build_dashboard(dims)) != committed:
+                print(
+                    f"otel-llmcost dashboard: {path} is stale: it differs from the dashboard generated from the"
+                    f" metric definitions (dimensions {','.join(dims)}); regenerate with"
+                    f" `otel-llmcost dashboard --dimensions {','.join(dims)} --out {path}`",
+                    file=sys.stderr,
+                )
+                return 1
+            return EXIT_OK
+        text = render_dashboard(build_dashboard(dims))
+    except (DashboardError, ConfigError) as exc:
+        print(f"otel-llmcost dashboard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"otel-llmcost dashboard: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(args.out)
     return EXIT_OK
 
 
@@ -234,9 +337,21 @@ def _main(argv: Sequence[str] | None) -> int:
         return _collector(args)
     if args.command == "rules":
         return _rules(args)
+    if args.command == "dashboard":
+        return _dashboard(args)
     from .demo import run_demo
 
-    return run_demo(serve=args.serve, port=args.port, sessions=args.sessions, seed=args.seed, as_json=args.json)
+    if args.every <= 0:
+        print("otel-llmcost demo: --every must be a positive number of seconds", file=sys.stderr)
+        return EXIT_USAGE
+    return run_demo(
+        serve=args.serve,
+        port=args.port,
+        sessions=args.sessions,
+        seed=args.seed,
+        as_json=args.json,
+        every_s=args.every,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

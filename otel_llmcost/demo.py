@@ -121,6 +121,26 @@ def _llm_span(tracer: Tracer, rng: random.Random, m: _Model, prompt: int, start_
     return start_ns + duration_ns
 
 
+# Every this many sessions, one call comes from a (made-up) buggy third-party instrumentation that
+# reports a negative token count: it is not priced, and is counted in llm_cost_spans_skipped_total.
+# Decided by the session number, not the random generator, so the rest of the workload is unchanged.
+_BAD_DATA_EVERY = 20
+
+
+def _bad_data_span(tracer: Tracer, start_ns: int) -> int:
+    m = _MODELS["mini"]
+    attrs: dict[str, Any] = {
+        sc.GEN_AI_PROVIDER_NAME: m.provider,
+        sc.GEN_AI_OPERATION_NAME: m.operation,
+        sc.GEN_AI_REQUEST_MODEL: m.model,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: -1,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 12,
+    }
+    span = tracer.start_span(f"{m.operation} {m.model}", kind=SpanKind.CLIENT, start_time=start_ns, attributes=attrs)
+    span.end(end_time=start_ns + 400_000_000)
+    return start_ns + 400_000_000
+
+
 def _sessions(tracer: Tracer, rng: random.Random, count: int, start_ns: int) -> Iterator[None]:
     kinds = list(_SESSION_KINDS)
     now = start_ns
@@ -143,6 +163,8 @@ def _sessions(tracer: Tracer, rng: random.Random, count: int, start_ns: int) -> 
                 for _ in range(rng.randint(*spec["calls"])):
                     m = _MODELS[rng.choice(spec["models"])]
                     t = _llm_span(tracer, rng, m, rng.randint(*spec["prompt"]), t + int(rng.uniform(0.05, 2) * 1e9))
+                if n % _BAD_DATA_EVERY == _BAD_DATA_EVERY - 1:
+                    t = _bad_data_span(tracer, t)
             root.end(end_time=t)
         now = t + int(rng.uniform(1, 30) * 1e9)
         yield
@@ -226,15 +248,33 @@ def _print(summary: dict[str, Any], metrics_total: Decimal) -> None:
     for what, n in summary["unpriced"].items() or {"none": 0}.items():
         print(f"  {what:<50} {n:>6}")
     no_usage = summary["statuses"].get(sc.LLM_COST_STATUS_NO_USAGE, 0)
+    invalid = summary["statuses"].get(sc.LLM_COST_STATUS_INVALID_USAGE, 0)
     print(f"\nCalls without usage (failed before billing): {no_usage}")
+    print(f"Calls with invalid usage (a buggy instrumentation's negative count; not priced, counted): {invalid}")
     same = "equals" if metrics_total == summary["total_usd"] else "DIFFERS FROM"
     print(f"Metrics total {_money(metrics_total, 12)} {same} the sum of span costs {_money(summary['total_usd'], 12)}")
 
 
 def run_demo(
-    *, serve: bool = False, port: int | None = None, sessions: int = 60, seed: int = 7, as_json: bool = False
+    *,
+    serve: bool = False,
+    port: int | None = None,
+    sessions: int = 60,
+    seed: int = 7,
+    as_json: bool = False,
+    every_s: float = 2.0,
 ) -> int:
-    """Run the demo workload; returns the process exit code."""
+    """Run the demo workload; returns the process exit code.
+
+    Args:
+        serve: keep ``/metrics`` up afterwards, adding a session every *every_s* seconds (so that
+            rates and increases in Prometheus are not zero) until interrupted.
+        port: the port of ``/metrics`` with *serve*.
+        sessions: how many sessions the workload simulates.
+        seed: the random seed of the workload.
+        as_json: print the summary as JSON.
+        every_s: seconds between two live sessions with *serve*.
+    """
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     setup = configure(
@@ -264,13 +304,13 @@ def run_demo(
         print(f"otel-llmcost: cannot serve /metrics: {setup.prometheus_error}")
         return 1
     host, bound = setup.prometheus_address
-    print(f"\nServing http://{host}:{bound}/metrics - a new session every 2 s; Ctrl-C to stop.", flush=True)
+    print(f"\nServing http://{host}:{bound}/metrics - a new session every {every_s:g} s; Ctrl-C to stop.", flush=True)
     try:
         live = _sessions(tracer, rng, 10**9, time.time_ns())
         while True:
             next(live)
             exporter.clear()
-            time.sleep(2)
+            time.sleep(every_s)
     except KeyboardInterrupt:
         pass
     finally:

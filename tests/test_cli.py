@@ -209,3 +209,51 @@ def test_pricing_diff_and_sync_from_a_litellm_file(capsys: pytest.CaptureFixture
 def test_pricing_diff_unknown_source(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "pricing", "diff", "--source", "/no/such/prices.json")
     assert code == 2 and "prices.json" in err
+
+
+def test_demo_counts_the_bad_data_spans(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--sessions", "40", "--json")
+    assert code == 0
+    # one call with a negative token count every 20 sessions: not priced, and not a made-up $0
+    assert json.loads(out)["statuses"]["invalid_usage"] == 40 // 20
+
+
+def test_demo_every_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "demo", "--serve", "--every", "0")
+    assert code == 2 and "--every" in err
+
+
+def test_dashboard_writes_the_generated_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from otel_llmcost.dashboard import build_dashboard, recorded_dimensions, render_dashboard
+
+    out = tmp_path / "d.json"
+    code, stdout, _ = run(capsys, "dashboard", "--dimensions", "environment, feature", "--out", str(out))
+    assert code == 0 and stdout.strip() == str(out)
+    text = out.read_text()
+    assert text == render_dashboard(build_dashboard(("environment", "feature")))
+    assert recorded_dimensions(json.loads(text)) == ("environment", "feature")
+    code, stdout, _ = run(capsys, "dashboard", "--dimensions", "environment,feature")
+    assert code == 0 and stdout == text
+
+
+def test_dashboard_check_passes_on_the_committed_file_and_names_a_stale_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    committed = Path(__file__).resolve().parent.parent / "examples" / "grafana" / "otel-llmcost.json"
+    code, _, err = run(capsys, "dashboard", "--check", str(committed))
+    assert code == 0, err
+    stale = tmp_path / "stale.json"
+    doc = json.loads(committed.read_text())
+    doc["panels"][1]["targets"][0]["expr"] = "sum(llm_cost_usd_total)"  # a hand edit
+    stale.write_text(json.dumps(doc, indent=2) + "\n")
+    code, _, err = run(capsys, "dashboard", "--check", str(stale))
+    assert code == 1
+    assert f"{stale} is stale" in err and "otel-llmcost dashboard --dimensions environment,feature,session_name" in err
+    code, _, err = run(capsys, "dashboard", "--check", str(tmp_path / "missing.json"))
+    assert code == 1 and "cannot read" in err
+
+
+def test_dashboard_refuses_a_bad_dimension(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "dashboard", "--dimensions", "environment,user_id")
+    assert code == 2 and out == ""
+    assert "user_id" in err
