@@ -20,6 +20,11 @@ Rate limits count requests (charged on admission) or cents (charged after the ca
 per property value over a sliding window (see :mod:`.state`). When the shared state is
 unreachable the guard follows its failure policy: ``open`` allows the call and logs once,
 ``closed`` raises :class:`BudgetExceededError`; both count the failure.
+
+Speed: the limits that apply are memoised per call shape. In memory the guard binds its rules to
+the state's counters, and a check is one pass under one lock with no object per limit
+(:meth:`.state.MemoryState.admit_rules`); a breach, or any other state, takes the general path
+(:class:`.state.Check` per limit, :meth:`.state.GuardState.admit`), which decides it all again.
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from .. import semconv as sc
 from ..config import ConfigError
 from . import limits as lim
 from . import state as st
-from .limits import BudgetExceededError, GuardBudget, GuardRateLimit
+from .limits import SCOPE_PROPERTY, SCOPE_USER, BudgetExceededError, GuardBudget, GuardRateLimit, Rule
 from .spec import BudgetsFile
 from .users import UserUtilization
 
@@ -52,8 +58,10 @@ __all__ = [
 _log = logging.getLogger("otel_llmcost.budgets")
 
 _NONE: frozenset[str] = frozenset()
-_SCOPE_ALL, _SCOPE_USER, _SCOPE_PROPERTY = 0, 1, 2
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 _MAX_MEMO = 4096
+
+_MemoKey = Callable[[str | None, str | None, str | None, str | None, Mapping[str, str]], tuple[Any, ...]]
 
 LabelResolver = Callable[[str | None, str | None], tuple[str | None, str | None]]
 """Maps a call's provider and requested model to the ``provider`` and ``model`` metric labels
@@ -61,38 +69,11 @@ LabelResolver = Callable[[str | None, str | None], tuple[str | None, str | None]
 
 
 @dataclass(eq=False, slots=True)
-class _Rule:
-    name: str
-    kind: str
-    limit: int
-    window_s: int | None
-    scope: int
-    prop: str
-    filter: tuple[tuple[str, frozenset[str]], ...]
-    raise_: bool
-    label: str
-    user_slot: int = -1
-    window: tuple[int, int] = (0, 0)
-    learned: int = 0  # largest single-call spend seen in this process (units)
-
-    def bounds(self, now: float) -> tuple[int, int, float]:
-        """Return the current window (fixed) or bucket (sliding) and the previous bucket's weight."""
-        if self.kind == st.KIND_BUDGET:
-            w = self.window
-            if not w[0] <= now < w[1]:
-                w = self.window = st.fixed_window(self.window_s, now)
-            return w[0], w[1], 0.0
-        size = self.window_s or 1
-        start = int(now) // size * size
-        return start, start + size, 1.0 - (now - start) / size
-
-
-@dataclass(eq=False, slots=True)
 class Permit:
     """What a guard check reserved for one call; settle it with the call's cost, or release it."""
 
     guard: Guard | None
-    entries: list[tuple[_Rule, str, int, int]]  # rule, scope key, reserved, window start
+    entries: list[tuple[Rule, str, int, int]]  # rule, scope key, reserved, window start
     done: bool = False
 
     def settle(self, cost_usd: Decimal | None) -> None:
@@ -146,54 +127,22 @@ class Guard:
         self._state: st.GuardState = state if state is not None else st.MemoryState()
         self._clock = clock
         self._labels = labels
-        self._rules: list[_Rule] = []
-        per_user: list[tuple[str, int, Sequence[float]]] = []
-        for b in budgets:
-            rule = _Rule(
-                name=b.name,
-                kind=st.KIND_BUDGET,
-                limit=st.usd_to_units(b.limit_usd),
-                window_s=b.window_s,
-                scope=_SCOPE_USER if b.per_user else _SCOPE_ALL,
-                prop="",
-                filter=lim.compile_filter(b.filter),
-                raise_=b.action == "raise",
-                label=b.window if isinstance(b.window, str) else f"{b.window}s",
-            )
-            if b.per_user:
-                rule.user_slot = len(per_user)
-                per_user.append((b.name, rule.limit, b.thresholds))
-            self._rules.append(rule)
-        for r in rate_limits:
-            cents = r.unit == "cents"
-            scope = _SCOPE_ALL if not r.scope else _SCOPE_USER if r.scope == "user" else _SCOPE_PROPERTY
-            self._rules.append(
-                _Rule(
-                    name=r.name,
-                    kind=st.KIND_CENTS if cents else st.KIND_REQUESTS,
-                    limit=r.quota * st.UNITS_PER_CENT if cents else r.quota,
-                    window_s=r.window_s,
-                    scope=scope,
-                    prop=r.scope or "" if scope == _SCOPE_PROPERTY else "",
-                    filter=lim.compile_filter(r.filter),
-                    raise_=r.action == "raise",
-                    label=f"{r.window_s}s",
-                )
-            )
-        names = [r.name for r in self._rules]
-        for name in names:
-            if names.count(name) > 1:
-                raise ConfigError("budgets.name", name, "two budgets or rate limits have the same name")
-        # what decides which limits apply: the values of filtered properties, and whether each
-        # scoping property is present (its values are many: they must not multiply the memo)
+        self._rules = lim.compile_rules(budgets, rate_limits)
+        per_user = [(b.name, st.usd_to_units(b.limit_usd), b.thresholds) for b in budgets if b.per_user]
         self._filter_keys = tuple(sorted({k for r in self._rules for k, _ in r.filter if k not in lim.FILTER_ARGS}))
-        self._scope_keys = tuple(sorted({r.prop for r in self._rules if r.scope == _SCOPE_PROPERTY}))
-        self._memo: dict[tuple[Any, ...], tuple[_Rule, ...]] = {}
+        self._scope_keys = tuple(sorted({r.prop for r in self._rules if r.scope == SCOPE_PROPERTY}))
+        self._memo: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
+        self._memo_key = _memo_key_function(self._filter_keys, self._scope_keys)
         self._lock = threading.Lock()
         self._users = UserUtilization(per_user, expose_above=expose_above, max_exposed=max_exposed_users)
         self._errors: dict[tuple[str, str], int] = {}
         self._breaches: dict[tuple[str, str], int] = {}
         self._logged: dict[str, int] = {}
+        # in memory, the rules are bound to their counters and checked without a Check per limit
+        # (a subclass may override admit() or settle(): it gets the general path)
+        self._memory = self._state if type(self._state) is st.MemoryState else None
+        for r in self._rules:
+            r.counters = self._memory.counters(r.name) if self._memory is not None else None
 
     @classmethod
     def from_budgets(cls, budgets: BudgetsFile, **kwargs: Any) -> Guard:
@@ -237,12 +186,8 @@ class Guard:
         operation: str | None,
         user: str | None,
         properties: Mapping[str, str],
-    ) -> tuple[_Rule, ...]:
-        memo_key: tuple[Any, ...] = (provider, model, operation, user is not None)
-        if self._filter_keys:
-            memo_key += tuple(map(properties.get, self._filter_keys))
-        if self._scope_keys:
-            memo_key += tuple(k in properties for k in self._scope_keys)
+    ) -> tuple[Rule, ...]:
+        memo_key = self._memo_key(provider, model, operation, user, properties)
         rules = self._memo.get(memo_key)
         if rules is None:
             raw = {"provider": provider, "model": model, "operation": operation}
@@ -258,8 +203,8 @@ class Guard:
                     (not call.get(k, _NONE).isdisjoint(v)) if k in lim.FILTER_ARGS else properties.get(k) in v
                     for k, v in r.filter
                 )
-                and (r.scope != _SCOPE_USER or user is not None)
-                and (r.scope != _SCOPE_PROPERTY or properties.get(r.prop) is not None)
+                and (r.scope != SCOPE_USER or user is not None)
+                and (r.scope != SCOPE_PROPERTY or properties.get(r.prop) is not None)
             )
             if len(self._memo) >= _MAX_MEMO:
                 self._memo.clear()
@@ -294,11 +239,21 @@ class Guard:
                 failure policy is ``closed``.
         """
         if properties is None:
-            properties = {}
+            properties = _EMPTY
         try:
-            rules = self._applicable(provider, model, operation, user, properties)
+            rules = self._memo.get(self._memo_key(provider, model, operation, user, properties))
+            if rules is None:
+                rules = self._applicable(provider, model, operation, user, properties)
             if not rules:
                 return _NO_PERMIT
+            memory = self._memory
+            if memory is not None:
+                est = estimated_cost_usd
+                units = None if est is None else st.usd_to_units(est) if est > 0 else 0
+                entries = memory.admit_rules(rules, user, properties, self._clock(), units)
+                if entries is not None:
+                    return Permit(self, entries)
+                # a breach: decided again, with what the state saw, by the general path
             return self._admit(rules, user, properties, estimated_cost_usd)
         except BudgetExceededError:
             raise
@@ -307,24 +262,18 @@ class Guard:
             return _NO_PERMIT
 
     def _admit(
-        self, rules: tuple[_Rule, ...], user: str | None, properties: Mapping[str, str], estimate: Decimal | None
+        self, rules: tuple[Rule, ...], user: str | None, properties: Mapping[str, str], estimate: Decimal | None
     ) -> Permit:
         now = self._clock()
         explicit = estimate is not None
         est = st.usd_to_units(estimate) if estimate is not None and estimate > 0 else 0
         checks: list[st.Check] = []
-        entries: list[tuple[_Rule, str, int, int]] = []
-        new, check, budget, requests = tuple.__new__, st.Check, st.KIND_BUDGET, st.KIND_REQUESTS
+        entries: list[tuple[Rule, str, int, int]] = []
+        new, check, requests = tuple.__new__, st.Check, st.KIND_REQUESTS
         for r in rules:
-            scope, kind = r.scope, r.kind
-            key = "" if scope == _SCOPE_ALL else (user or "") if scope == _SCOPE_USER else properties[r.prop]
-            if kind == budget:
-                start, end = r.window
-                if not start <= now < end:
-                    start, end = r.window = st.fixed_window(r.window_s, now)
-                weight = 0.0
-            else:
-                start, end, weight = r.bounds(now)
+            kind = r.kind
+            key = _scope_key(r, user, properties)
+            start, end, weight = r.bounds(now)
             if kind == requests:
                 checks.append(new(check, (r.name, kind, key, start, end, weight, r.limit, 1, True, r.raise_)))
             else:
@@ -341,14 +290,14 @@ class Guard:
                     r = first
                     _, end, _ = r.bounds(now)
                     raise BudgetExceededError(
-                        f"LLM {self._what(r)} could not be checked: its shared state is unavailable "
+                        f"LLM {lim.describe(r)} could not be checked: its shared state is unavailable "
                         f"({exc}); the guard's failure policy is 'closed', so the call is refused",
                         budget=r.name,
                         spend_usd=None,
-                        limit_usd=self._limit_usd(r),
+                        limit_usd=lim.limit_usd(r),
                         reset_at=st.utc(end),
                         reason="state_unavailable",
-                        user=user if r.scope == _SCOPE_USER else None,
+                        user=user if r.scope == SCOPE_USER else None,
                     ) from None
             return _NO_PERMIT
         if not seen:  # the common case: nothing breached
@@ -361,63 +310,13 @@ class Guard:
                     self._breaches[(r.name, action)] = self._breaches.get((r.name, action), 0) + 1
                 # the message is built only when it is used: a flood of logged breaches stays cheap
                 if r.raise_:
-                    error = error or self._breach(r, c, s, now)
+                    error = error or lim.breach_error(r, c, s, now)
                 elif self._logged.get(r.name) != c.start:  # once per limit per window
                     self._logged[r.name] = c.start
-                    _log.warning("otel-llmcost: %s (action: log, the call goes ahead)", self._breach(r, c, s, now))
+                    _log.warning("otel-llmcost: %s (action: log, the call goes ahead)", lim.breach_error(r, c, s, now))
         if error is not None:  # a state blocks (reserving nothing) exactly when a raise limit is breached
             raise error
         return _NO_PERMIT if blocked else Permit(self, entries)
-
-    @staticmethod
-    def _what(r: _Rule) -> str:
-        return f"rate limit '{r.name}'" if r.kind != st.KIND_BUDGET else f"budget '{r.name}'"
-
-    @staticmethod
-    def _limit_usd(r: _Rule) -> Decimal | None:
-        return None if r.kind == st.KIND_REQUESTS else st.units_to_usd(r.limit)
-
-    def _breach(self, r: _Rule, c: st.Check, s: st.Seen, now: float) -> BudgetExceededError:
-        who = f" for user '{c.key}'" if r.scope == _SCOPE_USER else f" for {r.prop}='{c.key}'" if r.prop else ""
-        used = s.spent + s.previous * c.weight
-        reset: float
-        spend: Decimal | None
-        if r.kind == st.KIND_BUDGET:
-            reset = c.end
-            spend = st.units_to_usd(used)
-            limit = st.units_to_usd(r.limit)
-            usd = lim.usd_text
-            head = f"{usd(spend)} of {usd(limit)} spent ({100 * used / r.limit:.0f}%) this {r.label} window"
-        else:
-            # sliding window: when the previous bucket's weight (or this bucket, once it is the
-            # previous one) has decayed enough for this call to fit
-            need, size, room = max(c.amount, 1), c.end - c.start, r.limit - s.spent - max(c.amount, 1)
-            if room >= 0:
-                reset = c.start + size * (1 - room / s.previous) if s.previous else now
-            else:
-                reset = c.end + size * (1 - max(r.limit - need, 0) / s.spent)
-            reset = min(max(reset, now), c.end + size)
-            spend = None if r.kind == st.KIND_REQUESTS else st.units_to_usd(used)
-            if r.kind == st.KIND_REQUESTS:
-                head = f"{used:.0f} of {r.limit} requests in the last {r.label}"
-            else:
-                head = f"{used / st.UNITS_PER_CENT:.2f} of {r.limit // st.UNITS_PER_CENT} cents in the last {r.label}"
-        if used >= r.limit or r.kind == st.KIND_REQUESTS:
-            tail = ""
-        elif c.explicit:
-            tail = f"; this call's estimated {lim.usd_text(st.units_to_usd(c.amount))} would exceed it"
-        else:
-            tail = f", and {lim.usd_text(st.units_to_usd(s.reserved))} is reserved by calls in flight"
-        when = st.utc(reset).strftime("%Y-%m-%d %H:%M:%S UTC")
-        return BudgetExceededError(
-            f"LLM {self._what(r)} exceeded{who}: {head}{tail}; it resets at {when}",
-            budget=r.name,
-            spend_usd=spend,
-            limit_usd=self._limit_usd(r),
-            reset_at=st.utc(reset),
-            reason="budget" if r.kind == st.KIND_BUDGET else "rate_limit",
-            user=c.key if r.scope == _SCOPE_USER else None,
-        )
 
     # --- after the call ----------------------------------------------------------------------
 
@@ -450,11 +349,19 @@ class Guard:
         except Exception as exc:  # noqa: BLE001 - recording spend must not break the application
             self._count_error("internal_error", f"{type(exc).__name__}: {exc}")
 
-    def _spend(self, entries: list[tuple[_Rule, str, int, int]], cost_usd: Decimal | None, *, admitted: bool) -> None:
+    def _spend(self, entries: list[tuple[Rule, str, int, int]], cost_usd: Decimal | None, *, admitted: bool) -> None:
         if not entries:
             return
         units = st.usd_to_units(cost_usd) if cost_usd is not None and cost_usd > 0 else 0
         now = self._clock()
+        if self._memory is not None:
+            totals = self._memory.settle_rules(entries, units, now, admitted)
+            for (r, key, _, _), (total, start, end) in zip(entries, totals, strict=True):
+                if units > r.learned:
+                    r.learned = units
+                if r.user_slot >= 0:
+                    self._users.observe(r.user_slot, key, total - units, total, (start, end))
+            return
         settles: list[st.Settle] = []
         windows: list[tuple[int, int]] = []
         new, settle = tuple.__new__, st.Settle
@@ -505,8 +412,23 @@ class Guard:
             return [({sc.BUDGET: b, sc.ACTION: a}, n) for (b, a), n in self._breaches.items()]
 
 
-def _scope_key(r: _Rule, user: str | None, properties: Mapping[str, str]) -> str:
+def _scope_key(r: Rule, user: str | None, properties: Mapping[str, str]) -> str:
     # _applicable() keeps only the rules whose user or property is present
-    if r.scope == _SCOPE_USER:
+    if r.scope == SCOPE_USER:
         return user or ""
-    return properties.get(r.prop) or "" if r.scope == _SCOPE_PROPERTY else ""
+    return properties.get(r.prop) or "" if r.scope == SCOPE_PROPERTY else ""
+
+
+def _memo_key_function(filter_keys: Sequence[str], scope_keys: Sequence[str]) -> _MemoKey:
+    """Return ``(provider, model, operation, user, properties) -> memo key`` for these property keys.
+
+    The key is what decides which limits apply: the call, whether it has a user, the values of the
+    filtered properties and whether each scoping property is present (its values are many: they must
+    not multiply the memo). It is computed on every check, so the function is generated with the
+    property names as constants, as :mod:`dataclasses` generates ``__init__``: three times faster
+    than mapping over them. ``repr()`` of a ``str`` is always a plain string literal.
+    """
+    parts = [f"p.get({k!r})" for k in filter_keys] + [f"{k!r} in p" for k in scope_keys]
+    args = "provider, model, operation, user, p"
+    fn: _MemoKey = eval(f"lambda {args}: (provider, model, operation, user is not None, {', '.join(parts)})", {})
+    return fn

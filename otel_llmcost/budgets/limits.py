@@ -26,17 +26,26 @@ from decimal import Decimal
 
 from .. import semconv as sc
 from ..config import ConfigError
+from . import state as st
 from .spec import ACTIONS, BudgetsFile
 
 __all__ = [
     "FAILURE_POLICIES",
     "RATE_UNITS",
     "FILTER_ARGS",
+    "SCOPE_ALL",
+    "SCOPE_PROPERTY",
+    "SCOPE_USER",
     "WINDOWS",
     "BudgetExceededError",
     "GuardBudget",
     "GuardRateLimit",
+    "Rule",
+    "breach_error",
     "compile_filter",
+    "compile_rules",
+    "describe",
+    "limit_usd",
     "limits_from_file",
     "usd_text",
 ]
@@ -47,6 +56,8 @@ FAILURE_POLICIES = (sc.POLICY_OPEN, sc.POLICY_CLOSED)
 RATE_UNITS = ("request", "cents")
 FILTER_ARGS = ("provider", "model", "operation")
 """Filter keys matched against the call itself (lower-cased); any other key is a custom property."""
+SCOPE_ALL, SCOPE_USER, SCOPE_PROPERTY = st.SCOPE_ALL, st.SCOPE_USER, st.SCOPE_PROPERTY
+"""How a :class:`Rule` keys its counters: one for all calls, one per user, one per property value."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,59 @@ class GuardRateLimit:
                 raise ConfigError(f"rate_limits[{policy}].{key}", value, f"expected {problem}")
 
 
+@dataclass(eq=False, slots=True)
+class Rule:
+    """A budget or rate limit compiled for one guard's hot path.
+
+    Attributes:
+        name: the limit's name.
+        kind: :data:`.state.KIND_BUDGET`, :data:`.state.KIND_CENTS` or :data:`.state.KIND_REQUESTS`.
+        limit: the limit in units (nano-dollars, or requests).
+        window_s: the window in seconds (``None``: the calendar month).
+        scope: :data:`SCOPE_ALL`, :data:`SCOPE_USER` or :data:`SCOPE_PROPERTY`.
+        prop: the scoping property (:data:`SCOPE_PROPERTY`), else ``""``.
+        filter: the compiled filter (:func:`compile_filter`).
+        raise_: a breach refuses the call.
+        label: the window for messages (``1d``, ``60s``).
+        user_slot: the per-user budget's index in the guard's user tracker, or -1.
+        window: the current window (budgets) or bucket (rate limits), kept by :meth:`bounds`.
+        learned: the largest single-call spend seen in this process (units): what a call reserves.
+        counters: this limit's counters in the guard's state, when it is a :class:`.state.MemoryState`.
+    """
+
+    name: str
+    kind: str
+    limit: int
+    window_s: int | None
+    scope: int
+    prop: str
+    filter: tuple[tuple[str, frozenset[str]], ...]
+    raise_: bool
+    label: str
+    user_slot: int = -1
+    window: tuple[int, int] = (0, 0)
+    learned: int = 0
+    counters: st.Counters | None = None
+
+    def bounds(self, now: float) -> tuple[int, int, float]:
+        """Return the current window (fixed) or bucket (sliding) and the previous bucket's weight.
+
+        The window is recomputed only when *now* leaves the one kept (either way: a clock may step back).
+        """
+        start, end = self.window
+        if not start <= now < end:
+            if self.kind == st.KIND_BUDGET:
+                start, end = st.fixed_window(self.window_s, now)
+            else:
+                size = self.window_s or 1
+                start = int(now) // size * size
+                end = start + size
+            self.window = start, end
+        if self.kind == st.KIND_BUDGET:
+            return start, end, 0.0
+        return start, end, 1.0 - (now - start) / (end - start)
+
+
 class BudgetExceededError(Exception):
     """A call was refused by a budget or rate limit whose action is ``raise``.
 
@@ -229,3 +293,114 @@ def compile_filter(spec: Mapping[str, str | Sequence[str]]) -> tuple[tuple[str, 
 def usd_text(amount: Decimal) -> str:
     """Dollars for an error message: ``$1,234.50``, ``$0.0042``."""
     return f"${amount:,.2f}" if abs(amount) >= 1 else f"${amount:.6f}".rstrip("0").rstrip(".")
+
+
+def compile_rules(budgets: Sequence[GuardBudget], rate_limits: Sequence[GuardRateLimit]) -> list[Rule]:
+    """Return the rules a guard checks: the budgets', then the rate limits'.
+
+    Per-user budgets get ``user_slot`` 0, 1... in their order.
+
+    Raises:
+        ConfigError: two budgets or rate limits have the same name.
+    """
+    rules: list[Rule] = []
+    per_user = 0
+    for b in budgets:
+        rule = Rule(
+            name=b.name,
+            kind=st.KIND_BUDGET,
+            limit=st.usd_to_units(b.limit_usd),
+            window_s=b.window_s,
+            scope=SCOPE_USER if b.per_user else SCOPE_ALL,
+            prop="",
+            filter=compile_filter(b.filter),
+            raise_=b.action == "raise",
+            label=b.window if isinstance(b.window, str) else f"{b.window}s",
+        )
+        if b.per_user:
+            rule.user_slot, per_user = per_user, per_user + 1
+        rules.append(rule)
+    for r in rate_limits:
+        cents = r.unit == "cents"
+        scope = SCOPE_ALL if not r.scope else SCOPE_USER if r.scope == "user" else SCOPE_PROPERTY
+        rules.append(
+            Rule(
+                name=r.name,
+                kind=st.KIND_CENTS if cents else st.KIND_REQUESTS,
+                limit=r.quota * st.UNITS_PER_CENT if cents else r.quota,
+                window_s=r.window_s,
+                scope=scope,
+                prop=r.scope or "" if scope == SCOPE_PROPERTY else "",
+                filter=compile_filter(r.filter),
+                raise_=r.action == "raise",
+                label=f"{r.window_s}s",
+            )
+        )
+    names = [r.name for r in rules]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError("budgets.name", name, "two budgets or rate limits have the same name")
+    return rules
+
+
+def describe(r: Rule) -> str:
+    """``budget 'name'`` or ``rate limit 'name'``, for messages."""
+    return f"rate limit '{r.name}'" if r.kind != st.KIND_BUDGET else f"budget '{r.name}'"
+
+
+def limit_usd(r: Rule) -> Decimal | None:
+    """A rule's limit in dollars (``None`` for a request quota)."""
+    return None if r.kind == st.KIND_REQUESTS else st.units_to_usd(r.limit)
+
+
+def breach_error(r: Rule, c: st.Check, s: st.Seen, now: float) -> BudgetExceededError:
+    """Return the error for a breach of *r*: what was spent of what limit, and when it resets.
+
+    Args:
+        r: the rule breached.
+        c: the check the state decided.
+        s: what the state saw.
+        now: epoch seconds.
+    """
+    who = f" for user '{c.key}'" if r.scope == SCOPE_USER else f" for {r.prop}='{c.key}'" if r.prop else ""
+    used = s.spent + s.previous * c.weight
+    reset: float
+    spend: Decimal | None
+    if r.kind == st.KIND_BUDGET:
+        reset = c.end
+        spend = st.units_to_usd(used)
+        limit = st.units_to_usd(r.limit)
+        usd = usd_text
+        head = f"{usd(spend)} of {usd(limit)} spent ({100 * used / r.limit:.0f}%) this {r.label} window"
+    else:
+        # sliding window: when the previous bucket's weight (or this bucket, once it is the
+        # previous one) has decayed enough for this call to fit
+        need, size, room = max(c.amount, 1), c.end - c.start, r.limit - s.spent - max(c.amount, 1)
+        if room >= 0:
+            reset = c.start + size * (1 - room / s.previous) if s.previous else now
+        elif s.spent:
+            reset = c.end + size * (1 - max(r.limit - need, 0) / s.spent)
+        else:  # the call alone is over the limit (an estimate): it never fits; say when all has decayed
+            reset = c.end + size
+        reset = min(max(reset, now), c.end + size)
+        spend = None if r.kind == st.KIND_REQUESTS else st.units_to_usd(used)
+        if r.kind == st.KIND_REQUESTS:
+            head = f"{used:.0f} of {r.limit} requests in the last {r.label}"
+        else:
+            head = f"{used / st.UNITS_PER_CENT:.2f} of {r.limit // st.UNITS_PER_CENT} cents in the last {r.label}"
+    if used >= r.limit or r.kind == st.KIND_REQUESTS:
+        tail = ""
+    elif c.explicit:
+        tail = f"; this call's estimated {usd_text(st.units_to_usd(c.amount))} would exceed it"
+    else:
+        tail = f", and {usd_text(st.units_to_usd(s.reserved))} is reserved by calls in flight"
+    when = st.utc(reset).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return BudgetExceededError(
+        f"LLM {describe(r)} exceeded{who}: {head}{tail}; it resets at {when}",
+        budget=r.name,
+        spend_usd=spend,
+        limit_usd=limit_usd(r),
+        reset_at=st.utc(reset),
+        reason="budget" if r.kind == st.KIND_BUDGET else "rate_limit",
+        user=c.key if r.scope == SCOPE_USER else None,
+    )

@@ -24,20 +24,27 @@ from __future__ import annotations
 import calendar
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import ROUND_CEILING, Decimal
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .users import CompactCounter
+
+if TYPE_CHECKING:
+    from .limits import Rule
 
 __all__ = [
     "KIND_BUDGET",
     "KIND_CENTS",
     "KIND_REQUESTS",
+    "SCOPE_ALL",
+    "SCOPE_PROPERTY",
+    "SCOPE_USER",
     "UNITS_PER_CENT",
     "UNITS_PER_USD",
     "Check",
+    "Counters",
     "GuardState",
     "MemoryState",
     "Seen",
@@ -58,6 +65,8 @@ _UNITS = Decimal(UNITS_PER_USD)
 KIND_BUDGET = "b"  # money over a fixed window, charged after the call
 KIND_CENTS = "c"  # money over a sliding window, charged after the call (a cents quota)
 KIND_REQUESTS = "r"  # calls over a sliding window, charged on admission
+SCOPE_ALL, SCOPE_USER, SCOPE_PROPERTY = 0, 1, 2
+"""How a limit keys its counters: one for all calls, one per user, one per property value."""
 
 _DAY, _WEEK = 86400, 7 * 86400
 _MONDAY = 4 * _DAY  # 1970-01-05, the first Monday after the epoch
@@ -213,15 +222,25 @@ class GuardState(Protocol):
         """
 
 
-class _Buckets:
-    """One limit's counters in memory: the current window or bucket, and the previous bucket."""
+class Counters:
+    """One limit's state in memory (:class:`MemoryState`; callers hold its lock).
 
-    __slots__ = ("cur", "prev", "start")
+    Attributes:
+        start: start of the current window or bucket (-1: none yet).
+        cur: spend (or requests) per key in it.
+        prev: per key in the previous bucket (sliding windows only).
+        flights: per key, this process's calls in flight: ``[count, reserved, start of the window
+            holding the reservation]``; an entry exists only while its count is positive.
+    """
+
+    __slots__ = ("cur", "flights", "prev", "start")
 
     def __init__(self) -> None:
+        """Create empty counters."""
         self.start = -1
         self.cur = CompactCounter()
         self.prev: CompactCounter | None = None
+        self.flights: dict[str, list[int]] = {}
 
     def roll(self, kind: str, start: int, end: int) -> CompactCounter | None:
         """Move to the window or bucket starting at *start*; return its counter (None: a past one)."""
@@ -247,106 +266,212 @@ class _Buckets:
         return self.cur
 
 
-class _Flight:
-    """Calls in flight on one limit and key: how many, and what they reserved in window *start*."""
-
-    __slots__ = ("count", "reserved", "start")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.reserved = 0
-        self.start = -1
-
-
 class MemoryState:
     """Guard state in this process's memory, bounded per limit by :class:`CompactCounter` (thread-safe).
 
     Calls in flight are kept per limit and key while they last (a permit never settled keeps its
-    entry: release permits of calls not made).
+    entry: release permits of calls not made). A guard whose state is exactly a ``MemoryState``
+    binds its rules to their :class:`Counters` (:meth:`counters`) and checks them with
+    :meth:`admit_rules` and :meth:`settle_rules`, which decide as :meth:`admit` and :meth:`settle`
+    without building a :class:`Check` or :class:`Settle` per limit.
     """
 
     def __init__(self) -> None:
         """Create empty state."""
         self._lock = threading.Lock()
-        self._buckets: dict[str, _Buckets] = {}
-        self._flights: dict[tuple[str, str], _Flight] = {}
+        self._counters: dict[str, Counters] = {}
 
-    def _roll(self, name: str, kind: str, start: int, end: int) -> _Buckets:
-        b = self._buckets.get(name)
-        if b is None:
-            b = self._buckets[name] = _Buckets()
-        if start != b.start:
-            b.roll(kind, start, end)
-        return b
+    def counters(self, name: str) -> Counters:
+        """Return the counters of the limit *name* (made on first use; kept for the state's life)."""
+        with self._lock:
+            c = self._counters.get(name)
+            if c is None:
+                c = self._counters[name] = Counters()
+            return c
+
+    def _roll(self, name: str, kind: str, start: int, end: int) -> Counters:
+        c = self._counters.get(name)
+        if c is None:
+            c = self._counters[name] = Counters()
+        if start != c.start:
+            c.roll(kind, start, end)
+        return c
 
     def admit(self, checks: Sequence[Check]) -> tuple[bool, list[Seen]]:
         """See :meth:`GuardState.admit`."""
         seen: list[tuple[int, int, int, bool]] = []
         charges: list[tuple[CompactCounter, str, int]] = []  # request quotas, charged on admission
-        flying: list[tuple[_Flight, tuple[str, str], int, int]] = []  # money limits: count in flight, reserve
+        flying: list[tuple[dict[str, list[int]], str, list[int] | None, int, int]] = []  # money: in flight, reserve
         blocked = breached = False
-        buckets, flights = self._buckets, self._flights
         new = tuple.__new__
         with self._lock:
             for name, kind, key, start, end, weight, limit, amount, explicit, raise_ in checks:
-                b = buckets.get(name)
-                if b is None or b.start != start:
-                    b = self._roll(name, kind, start, end)
-                cur = b.cur
-                spent = cur.get(key) if b.start == start else 0
-                previous = b.prev.get(key) if weight and b.prev is not None else 0
+                c = self._roll(name, kind, start, end)
+                cur = c.cur
+                spent = cur.get(key) if c.start == start else 0
+                previous = c.prev.get(key) if weight and c.prev is not None else 0
                 # decide(), inlined (a call per limit is a large share of a check): keep them in step
                 if kind == KIND_REQUESTS:
                     breach = spent + previous * weight + amount > limit
                     charges.append((cur, key, amount))
                     reserved = 0
                 else:
-                    fkey = (name, key)
-                    f = flights.get(fkey)
-                    if f is None:
-                        f = flights[fkey] = _Flight()
-                    reserved = f.reserved if f.start == start else 0
+                    f = c.flights.get(key)
+                    reserved = f[1] if f is not None and f[2] == start else 0
                     used = spent + previous * weight
-                    breach = used >= limit or ((explicit or f.count != 0) and used + reserved + amount > limit)
-                    flying.append((f, fkey, amount, start))
+                    breach = used >= limit or ((explicit or f is not None) and used + reserved + amount > limit)
+                    flying.append((c.flights, key, f, amount, start))
                 if breach:
                     breached = True
                     blocked = blocked or raise_
                 seen.append((spent, previous, reserved, breach))
-            if blocked:
-                for f, fkey, _, _ in flying:
-                    if not f.count:  # made by this check: nothing is in flight there
-                        flights.pop(fkey, None)
-            else:
+            if not blocked:
                 for cur, key, amount in charges:
                     cur.add(key, amount)
-                for f, _, amount, start in flying:
-                    if f.start != start:
-                        f.start, f.reserved = start, 0
-                    f.count += 1
-                    f.reserved += amount
+                for flights, key, f, amount, start in flying:
+                    _reserve(flights, key, f, amount, start)
         return blocked, [new(Seen, s) for s in seen] if breached else []
+
+    def admit_rules(
+        self, rules: Sequence[Rule], user: str | None, properties: Mapping[str, str], now: float, estimate: int | None
+    ) -> list[tuple[Rule, str, int, int]] | None:
+        """Check and reserve for a guard's rules bound to this state: :meth:`admit`'s common case, fast.
+
+        Args:
+            rules: the rules that apply to the call, their ``counters`` from :meth:`counters`.
+            user: the call's user (present when a per-user rule applies).
+            properties: the call's properties (holding every scoping property of *rules*).
+            now: epoch seconds.
+            estimate: the caller's estimate in units (explicit: it must fit), or ``None`` (learned).
+
+        Returns:
+            the permit's entries (rule, key, reserved, window start) of the money rules; or
+            ``None`` when a rule is breached (or the clock went back past a window), having reserved
+            nothing (windows may have rolled over, as :meth:`admit` would): the caller then runs
+            :meth:`admit`, which decides everything again and says what it saw.
+        """
+        entries: list[tuple[Rule, str, int, int]] = []
+        charges: list[tuple[CompactCounter, str]] = []
+        explicit = estimate is not None
+        requests = KIND_REQUESTS
+        lock = self._lock
+        lock.acquire()  # not "with": this is the whole check's hot path, and "with" costs more
+        try:
+            for r in rules:
+                scope = r.scope
+                key = "" if scope == SCOPE_ALL else (user or "") if scope == SCOPE_USER else properties[r.prop]
+                start, end = r.window
+                if not start <= now < end:
+                    start, end, _ = r.bounds(now)
+                c = r.counters
+                if c is None or (c.start != start and c.roll(r.kind, start, end) is None):
+                    return None
+                spent: float = c.cur.get(key)
+                prev = c.prev
+                if prev is not None:  # as admit(): the previous bucket weighs 1 - (now - start) / size
+                    previous = prev.get(key)
+                    if previous:
+                        spent = spent + previous * (1.0 - (now - start) / (end - start))
+                limit = r.limit
+                if r.kind == requests:
+                    if spent + 1 > limit:
+                        return None
+                    charges.append((c.cur, key))
+                    continue
+                if spent >= limit:
+                    return None
+                amount = r.learned if estimate is None else estimate
+                f = c.flights.get(key)
+                if f is not None:
+                    if spent + (f[1] if f[2] == start else 0) + amount > limit:
+                        return None
+                elif explicit and spent + amount > limit:
+                    return None
+                entries.append((r, key, amount, start))
+            for cur, key in charges:
+                cur.add(key, 1)
+            for r, key, amount, start in entries:
+                flights = r.counters.flights  # type: ignore[union-attr]
+                f = flights.get(key)
+                if f is None:  # as _reserve(), inlined
+                    flights[key] = [1, amount, start]
+                else:
+                    if f[2] != start:
+                        f[1], f[2] = 0, start
+                    f[0] += 1
+                    f[1] += amount
+        finally:
+            lock.release()
+        return entries
 
     def settle(self, entries: Sequence[Settle]) -> list[int]:
         """See :meth:`GuardState.settle`."""
         out: list[int] = []
-        flights = self._flights
         with self._lock:
             for e in entries:
-                b = self._roll(e.name, e.kind, e.start, e.end)
-                out.append(b.cur.add(e.key, e.amount) if b.start == e.start else 0)
+                c = self._roll(e.name, e.kind, e.start, e.end)
+                out.append(c.cur.add(e.key, e.amount) if c.start == e.start else 0)
                 if e.admitted:
-                    fkey = (e.name, e.key)
-                    f = flights.get(fkey)
+                    _release(c.flights, e.key, e.reserved, e.reserved_start)
+        return out
+
+    def settle_rules(
+        self, entries: Sequence[tuple[Rule, str, int, int]], amount: int, now: float, admitted: bool
+    ) -> list[tuple[int, int, int]]:
+        """:meth:`settle` for a guard's rules bound to this state.
+
+        Returns:
+            per entry, the spend after it, and the window (or bucket) it was added to.
+        """
+        out: list[tuple[int, int, int]] = []
+        lock = self._lock
+        lock.acquire()
+        try:
+            for r, key, reserved, rstart in entries:
+                start, end = r.window
+                if not start <= now < end:
+                    start, end, _ = r.bounds(now)
+                c = r.counters
+                if c is None:
+                    raise TypeError(f"rule {r.name!r} is not bound to this state")
+                if c.start != start:
+                    c.roll(r.kind, start, end)
+                out.append((c.cur.add(key, amount) if c.start == start else 0, start, end))
+                if admitted:  # as _release(), inlined
+                    f = c.flights.get(key)
                     if f is not None:
-                        f.count -= 1
-                        if f.count <= 0:
-                            del flights[fkey]
-                        elif f.start == e.reserved_start:
-                            f.reserved = max(f.reserved - e.reserved, 0)
+                        f[0] -= 1
+                        if f[0] <= 0:
+                            del c.flights[key]
+                        elif f[2] == rstart:
+                            f[1] = max(f[1] - reserved, 0)
+        finally:
+            lock.release()
         return out
 
     def nbytes(self) -> int:
         """Return the bytes held by the counters (not counting Python object overheads)."""
         with self._lock:
-            return sum(b.cur.nbytes() + (b.prev.nbytes() if b.prev else 0) for b in self._buckets.values())
+            return sum(c.cur.nbytes() + (c.prev.nbytes() if c.prev else 0) for c in self._counters.values())
+
+
+def _reserve(flights: dict[str, list[int]], key: str, f: list[int] | None, amount: int, start: int) -> None:
+    """Count one more call in flight on *key* and add its reservation (held in window *start*)."""
+    if f is None:
+        flights[key] = [1, amount, start]
+        return
+    if f[2] != start:
+        f[1], f[2] = 0, start
+    f[0] += 1
+    f[1] += amount
+
+
+def _release(flights: dict[str, list[int]], key: str, reserved: int, start: int) -> None:
+    """Count one call in flight on *key* fewer and release its reservation (held in window *start*)."""
+    f = flights.get(key)
+    if f is not None:
+        f[0] -= 1
+        if f[0] <= 0:
+            del flights[key]
+        elif f[2] == start:
+            f[1] = max(f[1] - reserved, 0)

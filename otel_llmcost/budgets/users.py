@@ -127,7 +127,7 @@ class CompactCounter:
 
     def add(self, key: str, amount: int) -> int:
         """Add *amount* to the count of *key* and return the new count."""
-        h = _key_hash(key)
+        h = hash(key) or 1  # as _key_hash(), inlined: settling a call adds once per limit
         keys = self._keys
         mask = self._mask
         i = h & mask
