@@ -11,9 +11,11 @@ instrumentation writes them (7 request attributes at start, 5 response attribute
 rotating over four providers and models. Rounds of A and B alternate (A B, B A, A B...) to cancel
 drift and order effects; the garbage collector runs between rounds, not inside them; the batch
 processors are flushed between rounds, outside the timing, and their queues are big enough that
-no span is dropped (the exporters' counts are checked). The batch processors keep the SDK's
-default export batch size, so their worker thread exports during the rounds as it would in
-production.
+no span is dropped (the exporters' counts are checked, and that arm B priced every span). The
+batch processors keep the SDK's default export batch size, so their worker thread exports during
+the rounds as it would in production. Both arms' spans carry the same 12 attributes: what B adds
+is the processor's own work (its 10 cost attributes are exported by a discarding exporter in
+both arms' worker threads, which read one attribute of every span).
 
 Target: B adds at most 30% to A.
 
@@ -42,12 +44,14 @@ from opentelemetry.trace import SpanKind, Tracer
 
 import otel_llmcost
 from otel_llmcost import CostSpanProcessor, Recorder, default_pricer
+from otel_llmcost import semconv as sc
 
 from ._common import Result, median_per_op, print_profile, time_rounds
 
 __all__ = ["SPANS", "TARGET_PCT", "run"]
 
 TARGET_PCT = 30.0
+_PRICED = sc.LLM_COST_STATUS_PRICED
 DIMENSIONS = ("feature", "environment")
 
 # (span name, attributes at start, attributes set before the end): 7 + 5 = 12 attributes each.
@@ -88,15 +92,18 @@ SPANS: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = tuple(
 
 
 class DiscardingExporter(SpanExporter):
-    """Accepts every batch and keeps only a count of the spans."""
+    """Accepts every batch and keeps only a count of the spans, and of the priced ones."""
 
     def __init__(self) -> None:
         """Create an exporter that has seen no span."""
         self.exported = 0
+        self.priced = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Count *spans* and drop them."""
         self.exported += len(spans)
+        # proof that arm B priced every span (a processor that failed quietly would look fast)
+        self.priced += sum(1 for span in spans if (span.attributes or {}).get(sc.LLM_COST_STATUS) == _PRICED)
         return SpanExportResult.SUCCESS
 
 
@@ -127,10 +134,13 @@ class Arm:
         return elapsed
 
     def close(self) -> None:
-        """Flush and shut the provider down, then check that the exporter saw every span."""
+        """Flush and shut the provider down, then check that the exporter saw every span, priced in arm B."""
         self.provider.shutdown()
         if self.exporter.exported != self.created:
             raise RuntimeError(f"arm {self.name}: {self.created} spans created, {self.exporter.exported} exported")
+        expected = self.created if self.processor is not None else 0
+        if self.exporter.priced != expected:
+            raise RuntimeError(f"arm {self.name}: {self.exporter.priced} spans priced, {expected} expected")
 
 
 def _spans(tracer: Tracer, n: int) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from . import semconv as sc
@@ -83,6 +84,7 @@ _TEXT_SLOTS = (
     _SESSION_PATH,
     _USER,
 )
+_TEXT_OF = itemgetter(*_TEXT_SLOTS)
 _TOKEN_SLOTS = (_INPUT, _OUTPUT, _CACHE_READ, _CACHE_WRITE, _CACHE_WRITE_1H, _REASONING)
 _PRIMARY = tuple(keys[0] for _, keys in _FIELDS)
 # Names other conventions use; a span with none of them (the usual case) takes the fast path.
@@ -104,10 +106,30 @@ _V2_OPTIONS = (
     sc.LLM_REQUEST_SEARCH_CONTEXT_SIZE,
 )
 _V2_KEYS = frozenset([key for _, key in _V2_USAGE] + list(_V2_OPTIONS))
-_PROPERTY_NAMES: dict[str, str] = {}  # property key -> attribute name, built as keys are asked for
+_RARE = _VARIANTS | _V2_KEYS
+_PLAN_SLOTS = (_PROVIDER, _RESPONSE_MODEL, _REQUEST_MODEL, _OPERATION, _SERVER, _ERROR, _SESSION_NAME)
+PLAN_NAMES = tuple(_PRIMARY[slot] for slot in _PLAN_SLOTS)
+"""The current names of the facts that choose a call's price and metric series (with ``llm.property.*``)."""
+PLAN_NAMES_ALL = tuple(key for slot in _PLAN_SLOTS for key in _FIELDS[slot][1])
+"""The same facts under every name :func:`extract_call` reads for them."""
+PLAIN_TOKEN_NAMES = _PRIMARY[_INPUT : _REASONING + 1]
+"""The current names of the token counts, in :func:`plain_counts`'s order."""
+ANY_VARIANT_NAMES = _RARE
+"""Names that are not the current convention's (any fact), or schema-v2 facts."""
+NOT_PLAIN_NAMES = frozenset(key for slot in _TOKEN_SLOTS for key in _FIELDS[slot][1][1:]) | _V2_KEYS
+"""Names that make a price depend on more than the :data:`PLAN_NAMES_ALL` facts and the
+:func:`plain_counts` of :data:`PLAIN_TOKEN_NAMES`: other names of token counts, schema-v2 facts."""
+_STR_OR_NONE = frozenset({str, type(None)})
+_INT_OR_NONE = frozenset({int, type(None)})
+# property keys -> (keys, attribute names), for the few tuples of dimensions a process uses
+_PROPERTY_READERS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 _COST_KEYS = (sc.LLM_COST_STATUS, sc.LLM_COST_TOTAL_USD)
 ATTRIBUTES_READ = frozenset(key for _, keys in _FIELDS for key in keys) | _V2_KEYS | frozenset(_COST_KEYS)
 """Every attribute name :func:`extract_call` and :func:`is_priced` read, besides ``llm.property.*``."""
+
+
+Counts = tuple[int, int, int, int, int, int]
+"""Token counts in :class:`Usage`'s order: input, output, cache read, cache write, one-hour cache write, reasoning."""
 
 
 class _BadCount(ValueError):
@@ -194,18 +216,25 @@ def _first(get: Callable[[str], Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _usage(found: list[Any]) -> tuple[Usage | None, str | None, str | None]:
-    inp, out, cache_read, cache_write, cache_write_1h, reasoning = found[_INPUT : _REASONING + 1]
-    if type(inp) is int and type(out) is int and cache_write_1h is None and reasoning is None:
-        # the usual span: whole-number input and output, maybe cache counts
-        cache_read = 0 if cache_read is None else cache_read
-        cache_write = 0 if cache_write is None else cache_write
-        reasoning = cache_write_1h = 0
-        if type(cache_read) is not int or type(cache_write) is not int:
-            return _usage_slow(found)
-    else:
-        return _usage_slow(found)
-    return _consistent(inp, out, cache_read, cache_write, cache_write_1h, reasoning)
+def plain_counts(
+    inp: Any, out: Any, cache_read: Any, cache_write: Any, cache_write_1h: Any, reasoning: Any
+) -> Counts | None:
+    """Return the token counts of the current names' values when each is a whole ``int`` or absent.
+
+    The counts are in OpenTelemetry semantics, in :class:`Usage`'s order. ``None`` when none is
+    there or one is of another type (a string, a float...): the general path reads those.
+    """
+    if (
+        type(inp) is int and type(out) is int
+        and cache_read is None and cache_write is None and cache_write_1h is None and reasoning is None
+    ):  # fmt: skip
+        return _consistent(inp, out, 0, 0, 0, 0)  # the usual span: input and output only
+    if not _INT_OR_NONE.issuperset(
+        (type(inp), type(out), type(cache_read), type(cache_write), type(cache_write_1h), type(reasoning))
+    ) or (inp is None and out is None and cache_read is None and cache_write is None and cache_write_1h is None
+          and reasoning is None):  # fmt: skip
+        return None
+    return _consistent(inp or 0, out or 0, cache_read or 0, cache_write or 0, cache_write_1h or 0, reasoning or 0)
 
 
 def _usage_slow(found: list[Any]) -> tuple[Usage | None, str | None, str | None]:
@@ -216,12 +245,10 @@ def _usage_slow(found: list[Any]) -> tuple[Usage | None, str | None, str | None]
         counts = [0 if v is None or v == "" else _count(v, _FIELDS[_INPUT + i][1][0]) for i, v in enumerate(values)]
     except _BadCount as exc:
         return None, str(exc), "non_numeric_tokens"
-    return _consistent(*counts)
+    return Usage(*_consistent(*counts)), None, None
 
 
-def _consistent(
-    inp: int, out: int, cache_read: int, cache_write: int, cache_write_1h: int, reasoning: int
-) -> tuple[Usage, None, None]:
+def _consistent(inp: int, out: int, cache_read: int, cache_write: int, cache_write_1h: int, reasoning: int) -> Counts:
     # The spec counts cache reads/writes inside input and reasoning inside output. Some
     # instrumentations pass Anthropic's exclusive input or Gemini's exclusive candidate count
     # through unchanged; when the parts exceed the total, exclusive is the only consistent reading.
@@ -229,13 +256,26 @@ def _consistent(
         inp += cache_read + cache_write
     if reasoning > out >= 0:
         out += reasoning
-    return Usage(inp, out, cache_read, cache_write, cache_write_1h, reasoning), None, None
+    return inp, out, cache_read, cache_write, cache_write_1h, reasoning
 
 
 def _str(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return value if type(value) is str else str(value)
+
+
+def _property_reader(property_keys: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the property keys and their attribute names (memoised per tuple of keys)."""
+    if type(property_keys) is tuple:
+        reader = _PROPERTY_READERS.get(property_keys)
+        if reader is not None:
+            return reader
+    keys = tuple(property_keys)
+    reader = keys, tuple(_PROPERTY_PREFIX + key for key in keys)
+    if type(property_keys) is tuple and len(_PROPERTY_READERS) < 64:
+        _PROPERTY_READERS[property_keys] = reader
+    return reader
 
 
 def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | None = None) -> LLMCall | None:
@@ -254,20 +294,29 @@ def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | Non
         no model and no token counts).
     """
     get = attrs.get
-    if _VARIANTS.isdisjoint(attrs):
-        found = [get(key) for key in _PRIMARY]
-    else:
+    # One C-level pass over the names tells whether any other convention or schema-v2 fact is
+    # there; the usual span has none and takes one lookup per fact.
+    rare = not _RARE.isdisjoint(attrs)
+    if rare and not _VARIANTS.isdisjoint(attrs):
         found = [_first(get, keys) for _, keys in _FIELDS]
-    usage, usage_error, usage_code = _usage(found)
-    if (
-        usage is None
-        and usage_error is None
-        and not (found[_PROVIDER] or found[_REQUEST_MODEL] or found[_RESPONSE_MODEL])
-    ):
-        return None
+    else:
+        found = list(map(get, _PRIMARY))
+    usage: Usage | None
+    counts = plain_counts(*found[_INPUT : _REASONING + 1])
+    if counts is not None:
+        usage, usage_error, usage_code = Usage(*counts), None, None
+    else:
+        usage, usage_error, usage_code = _usage_slow(found)
+        if (
+            usage is None
+            and usage_error is None
+            and not (found[_PROVIDER] or found[_REQUEST_MODEL] or found[_RESPONSE_MODEL])
+        ):
+            return None
     options = None
-    if not _V2_KEYS.isdisjoint(attrs):
+    if rare and not _V2_KEYS.isdisjoint(attrs):
         usage, usage_error, usage_code, options = _v2(attrs, usage, usage_error, usage_code)
+    properties: dict[str, str]
     if property_keys is None:
         properties = {
             key[len(_PROPERTY_PREFIX) :]: str(value)
@@ -275,19 +324,22 @@ def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | Non
             if key.startswith(_PROPERTY_PREFIX) and value is not None
         }
     else:
-        properties = {}
-        for key in property_keys:
-            name = _PROPERTY_NAMES.get(key)
-            if name is None:
-                name = _PROPERTY_NAMES[key] = _PROPERTY_PREFIX + key
-            value = get(name)
-            if value is not None:
-                properties[key] = value if type(value) is str else str(value)
+        keys, names = _property_reader(property_keys)
+        values = list(map(get, names))
+        if _STR_OR_NONE.issuperset(map(type, values)) and None not in values:
+            properties = dict(zip(keys, values, strict=True))  # type: ignore[arg-type]  # all there, all text
+        else:
+            properties = {
+                key: value if type(value) is str else str(value)
+                for key, value in zip(keys, values, strict=True)
+                if value is not None
+            }
     # Attribute values are almost always str already; convert only the rare other ones.
-    for slot in _TEXT_SLOTS:
-        value = found[slot]
-        if value is not None and type(value) is not str:
-            found[slot] = _str(value)
+    if not _STR_OR_NONE.issuperset(map(type, _TEXT_OF(found))):
+        for slot in _TEXT_SLOTS:
+            value = found[slot]
+            if value is not None and type(value) is not str:
+                found[slot] = _str(value)
     request_model = found[_REQUEST_MODEL] or None
     return LLMCall(
         found[_PROVIDER] or None,

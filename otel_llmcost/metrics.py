@@ -34,6 +34,7 @@ __all__ = [
     "TOKEN_BUCKETS",
     "HistogramPoint",
     "Recorder",
+    "Route",
     "Snapshot",
 ]
 
@@ -43,6 +44,7 @@ UNKNOWN = "unknown"
 COST_BUCKETS_USD = (0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 # Bucket boundaries advised by the GenAI semantic conventions for these two histograms.
 TOKEN_BUCKETS = tuple(float(4**n) for n in range(14))  # 1, 4, 16, ... 67108864
+_TOKEN_BOUNDS = tuple(4**n for n in range(14))  # the same as int: int counts compare faster with them
 DURATION_BUCKETS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 FORBIDDEN_DIMENSIONS = frozenset(
     {"session_id", "session", "user_id", "user", "enduser_id", "trace_id", "span_id", "prompt", "completion"}
@@ -109,7 +111,10 @@ class HistogramPoint:
 
 @dataclass(slots=True)
 class _Series:
-    """Everything counted for one label combination; histograms are merged per label set on read."""
+    """Everything counted for one label combination; histograms are merged per label set on read.
+
+    Its histograms' ``count`` stays 0: :meth:`Recorder.snapshot` sums their bucket counts.
+    """
 
     cost: Decimal = Decimal(0)
     tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
@@ -156,6 +161,10 @@ class _Capped:
             return value
         self.overflow += 1
         return OTHER
+
+
+Route = tuple[_Series, tuple[_Capped, ...]]
+"""A label combination's series, and the caps that folded one of its values into ``other``."""
 
 
 class Recorder:
@@ -208,7 +217,7 @@ class Recorder:
         self._session_name_at = dims.index("session_name") if "session_name" in dims else -1
         self._series: dict[tuple[str, ...], _Series] = {}
         # raw label values -> (series, caps that folded a value): one lookup per call once seen
-        self._routes: dict[tuple[str, ...], tuple[_Series, tuple[_Capped, ...]]] = {}
+        self._routes: dict[tuple[str, ...], Route] = {}
         self._skipped: dict[str, int] = {}
 
     # --- recording --------------------------------------------------------------------------
@@ -229,48 +238,139 @@ class Recorder:
             raw = call.provider or ""
             provider = canonical_provider(raw) or raw.lower() or UNKNOWN
             model = (call.model or "").lower() or UNKNOWN
+        route = self.route(self.label_key(provider, model, call))
+        usage = call.usage
+        total = cost.total_usd
+        self.add(
+            route,
+            (sc.STATUS_ERROR if error else sc.STATUS_OK, status),
+            total,
+            float(total) if total is not None else 0.0,
+            None
+            if usage is None or status == sc.LLM_COST_STATUS_INVALID_USAGE
+            else (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                usage.cache_write_1h_tokens,
+                usage.reasoning_tokens,
+            ),
+            duration_s,
+            call.error_type or ("_OTHER" if error else ""),
+        )
+
+    def label_key(self, provider: str, model: str, call: LLMCall) -> tuple[str, ...]:
+        """Return the raw label values of *call* (before the caps): provider, model, operation, dimensions."""
         operation = call.operation or UNKNOWN
+        if not self._dim_caps:
+            return (provider, model, operation)
         props = call.properties
-        raw_key: tuple[str, ...] = (provider, model, operation)
-        if self._dim_caps:
-            values = [props.get(dim) or "" for dim in self.dimensions]
-            if self._session_name_at >= 0:
-                values[self._session_name_at] = call.session_name or ""
-            raw_key += tuple(values)
-        with self._lock:
-            route = self._routes.get(raw_key)
-            if route is None:
+        values = [props.get(dim) or "" for dim in self.dimensions]
+        if self._session_name_at >= 0:
+            values[self._session_name_at] = call.session_name or ""
+        return (provider, model, operation, *values)
+
+    def route(self, raw_key: tuple[str, ...]) -> Route:
+        """Return the series of *raw_key* (raw label values, see :meth:`label_key`) after the caps.
+
+        The answer is stable: a value admitted under a cap stays admitted and one folded into
+        ``other`` stays folded, so callers may keep it; :meth:`add` counts the folds every time.
+        """
+        route = self._routes.get(raw_key)
+        if route is None:
+            with self._lock:
                 route = self._route(raw_key)
-            series, folded = route
-            for cap in folded:  # values folded into "other" are counted every time they occur
-                cap.overflow += 1
-            rkey = (sc.STATUS_ERROR if error else sc.STATUS_OK, status)
-            series.requests[rkey] = series.requests.get(rkey, 0) + 1
-            total = cost.total_usd
+        return route
+
+    def add(
+        self,
+        route: Route,
+        request_key: tuple[str, str],
+        total: Decimal | None,
+        total_float: float,
+        tokens: tuple[int, int, int, int, int, int] | None,
+        duration_s: float | None,
+        error_type: str,
+    ) -> None:
+        """Count one call into the series of *route*: the aggregation behind :meth:`record`.
+
+        Args:
+            route: from :meth:`route`.
+            request_key: ``(status, cost status)`` of ``llm_requests_total``.
+            total: the exact cost, ``None`` when the call was not priced.
+            total_float: ``float(total)`` (computed once by callers that need it anyway).
+            tokens: input, output, cache read, cache write, one-hour cache write and reasoning
+                tokens (:class:`~otel_llmcost.pricing.Usage`'s order and semantics), ``None`` for
+                none (invalid usage is not counted).
+            duration_s: the call's duration, ``None`` when unknown.
+            error_type: the ``error.type`` label of the duration (``""`` for a success).
+        """
+        series, folded = route
+        # The histograms' observations are written out here, and their counts left to snapshot():
+        # this runs for every call, and each saved step is a few percent of it.
+        lock = self._lock
+        lock.acquire()  # not "with": half the cost
+        try:
+            if folded:
+                for cap in folded:  # values folded into "other" are counted every time they occur
+                    cap.overflow += 1
+            requests = series.requests
+            requests[request_key] = requests.get(request_key, 0) + 1
             if total is not None:
                 series.cost += total
-                series.cost_hist.observe(float(total))
-            usage = call.usage
-            if usage is not None and status != sc.LLM_COST_STATUS_INVALID_USAGE:
-                tokens = series.tokens
-                tokens[0] += usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
-                tokens[1] += usage.output_tokens
-                tokens[2] += usage.cache_read_tokens
-                tokens[3] += usage.cache_write_tokens
-                tokens[4] += usage.reasoning_tokens
-                series.input_hist.observe(usage.input_tokens)
-                series.output_hist.observe(usage.output_tokens)
+                hist = series.cost_hist
+                hist.counts[bisect_left(COST_BUCKETS_USD, total_float)] += 1
+                hist.total += total_float
+                if total_float < hist.minimum:
+                    hist.minimum = total_float
+                if total_float > hist.maximum:
+                    hist.maximum = total_float
+            if tokens is not None:
+                inp, out, cache_read, cache_write, _, reasoning = tokens
+                sums = series.tokens
+                sums[0] += inp - cache_read - cache_write
+                sums[1] += out
+                if cache_read:
+                    sums[2] += cache_read
+                if cache_write:
+                    sums[3] += cache_write
+                if reasoning:
+                    sums[4] += reasoning
+                hist = series.input_hist
+                hist.counts[bisect_left(_TOKEN_BOUNDS, inp)] += 1
+                hist.total += inp
+                if inp < hist.minimum:
+                    hist.minimum = inp
+                if inp > hist.maximum:
+                    hist.maximum = inp
+                hist = series.output_hist
+                hist.counts[bisect_left(_TOKEN_BOUNDS, out)] += 1
+                hist.total += out
+                if out < hist.minimum:
+                    hist.minimum = out
+                if out > hist.maximum:
+                    hist.maximum = out
             if duration_s is not None:
-                error_type = call.error_type or ("_OTHER" if error else "")
                 if error_type not in self._error_cap.seen:
                     error_type = self._error_cap.admit(error_type)
-                dhist = series.durations.get(error_type)
-                if dhist is None:
-                    dhist = series.durations[error_type] = HistogramPoint.empty(DURATION_BUCKETS_S)
-                dhist.observe(duration_s)
+                hist = series.durations.get(error_type)  # type: ignore[assignment]
+                if hist is None:
+                    hist = series.durations[error_type] = HistogramPoint.empty(DURATION_BUCKETS_S)
+                hist.counts[bisect_left(DURATION_BUCKETS_S, duration_s)] += 1
+                hist.total += duration_s
+                if duration_s < hist.minimum:
+                    hist.minimum = duration_s
+                if duration_s > hist.maximum:
+                    hist.maximum = duration_s
+        finally:
+            lock.release()
 
-    def _route(self, raw_key: tuple[str, ...]) -> tuple[_Series, tuple[_Capped, ...]]:
+    def _route(self, raw_key: tuple[str, ...]) -> Route:
         """Apply the label caps to *raw_key* and return its series (memoised while there is room)."""
+        route = self._routes.get(raw_key)  # another thread may have routed it meanwhile
+        if route is not None:
+            return route
         caps = (self._provider_cap, self._model_cap, self._operation_cap, *(cap for _, cap in self._dim_caps))
         labels: list[str] = []
         folded: list[_Capped] = []
@@ -278,7 +378,7 @@ class Recorder:
             if value and value not in cap.seen:
                 admitted = cap.admit(value)
                 if admitted is OTHER:
-                    cap.overflow -= 1  # counted by the caller, on every occurrence
+                    cap.overflow -= 1  # counted by add(), on every occurrence
                     folded.append(cap)
                 value = admitted
             labels.append(value)
@@ -309,11 +409,13 @@ class Recorder:
         duration: dict[tuple[str, str, str, str], HistogramPoint] = {}
 
         def add(into: dict[Any, HistogramPoint], key: Any, hist: HistogramPoint) -> None:
-            if hist.count:
+            count = sum(hist.counts)  # add() leaves the series' counts to this
+            if count:
+                hist = HistogramPoint(hist.bounds, list(hist.counts), hist.total, count, hist.minimum, hist.maximum)
                 if key in into:
                     into[key].merge(hist)
                 else:
-                    into[key] = hist.copy()
+                    into[key] = hist
 
         with self._lock:
             for key, s in self._series.items():

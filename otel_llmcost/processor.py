@@ -5,6 +5,12 @@ a price is handed on as a rebuilt :class:`ReadableSpan` carrying its original at
 the ``llm.cost.*`` ones. A span that already carries a cost (priced by our instrumentation or by
 another hop) is passed through unchanged and not counted again. Nothing here raises into the
 application: failures are logged once and counted in ``llm_cost_spans_skipped_total``.
+
+This runs for every span the application ends, so the usual GenAI span goes through
+:class:`FastPath`: what depends only on its provider, models and labels is worked out once per
+kind of call, and each span only reads its token counts, prices them and counts them. Anything
+unusual takes the general path (:func:`~otel_llmcost.calls.extract_call`, :func:`price_call`,
+:meth:`Recorder.record`), which gives the same result; the collector uses both too.
 """
 
 from __future__ import annotations
@@ -15,20 +21,52 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.context import Context, get_value
+from opentelemetry.context import Context, get_current
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-from ._spans import add_cost_attributes, cost_attributes, span_attributes
-from ._state import IN_LLM_CALL, cover, is_covered
-from .calls import LLMCall, extract_call, is_priced
+from . import semconv as sc
+from ._spans import add_amount_attributes, add_cost_attributes, amount_floats, cost_attributes, span_attributes
+from ._state import (
+    IN_LLM_CALL,
+    _covered,  # the covered spans: empty unless our instrumentation is in use
+    cover,
+    is_covered,
+)
+from .calls import (
+    ANY_VARIANT_NAMES,
+    NOT_PLAIN_NAMES,
+    PLAIN_TOKEN_NAMES,
+    PLAN_NAMES,
+    PLAN_NAMES_ALL,
+    Counts,
+    LLMCall,
+    extract_call,
+    plain_counts,
+)
 from .context import current_attributes
-from .metrics import Recorder
-from .pricing import STATUS_INVALID, Cost, PriceOptions, Pricer, default_pricer, region_from_address
+from .metrics import Recorder, Route
+from .pricing import (
+    STATUS_INVALID,
+    STATUS_PRICED,
+    Cost,
+    PriceOptions,
+    Pricer,
+    default_pricer,
+    region_from_address,
+)
+from .pricing.compute import PricedCounts
+from .pricing.pricer import Resolved
 
 __all__ = ["CostSpanProcessor", "cost_attributes"]
 
 _log = logging.getLogger(__name__)
+_COST_STATUS = sc.LLM_COST_STATUS
+_COST_TOTAL = sc.LLM_COST_TOTAL_USD
+_ERROR = StatusCode.ERROR
+_MAX_PLANS = 4096
+_OK_PRICED = (sc.STATUS_OK, STATUS_PRICED)
+_ERROR_PRICED = (sc.STATUS_ERROR, STATUS_PRICED)
 
 
 def price_call(pricer: Pricer, call: LLMCall, at_ns: int | None) -> Cost:
@@ -43,15 +81,214 @@ def price_call(pricer: Pricer, call: LLMCall, at_ns: int | None) -> Cost:
             reason=call.usage_error,
             reason_code=call.usage_error_code,
         )
+    return pricer.price(
+        call.provider,
+        call.model,
+        call.usage,
+        at_ns=at_ns,
+        server_address=call.server_address,
+        options=_options(pricer, call),
+    )
+
+
+def _options(pricer: Pricer, call: LLMCall) -> PriceOptions | None:
+    """The call's billing options, with the region its endpoint names when prices depend on it."""
     options = call.options
     if options is not None and options.region is None and call.server_address:
         options = dataclasses.replace(options, region=region_from_address(call.server_address))
     elif options is None and call.server_address and pricer.has_regional_prices:
         region = region_from_address(call.server_address)
         options = PriceOptions(region=region) if region else None
-    return pricer.price(
-        call.provider, call.model, call.usage, at_ns=at_ns, server_address=call.server_address, options=options
-    )
+    return options
+
+
+class Plan:
+    """What prices and counts every call that shares a span's pricing facts (see :class:`FastPath`).
+
+    Attributes:
+        call: the call extracted from the first such span (its usage and ids are not used).
+        resolved: what :meth:`Pricer.resolve` says of its provider, model and endpoint.
+        route: its metric series.
+        provider: the catalog provider that bills it.
+        model_id: the catalog model it is billed as.
+        error_type: the ``error.type`` label of its duration when it succeeds, and when it fails.
+        failed: whether its attributes say it failed (whatever the span status).
+    """
+
+    __slots__ = ("call", "error_type", "failed", "model_id", "provider", "resolved", "route")
+
+    def __init__(self, call: LLMCall, resolved: Resolved, route: Route) -> None:
+        """Hold the parts."""
+        self.call = call
+        self.resolved = resolved
+        self.route = route
+        self.provider = resolved[0].provider if resolved[0] is not None else None
+        self.model_id = resolved[1]
+        self.error_type = (call.error_type or "", call.error_type or "_OTHER")
+        self.failed = call.error_type is not None  # an error.type attribute: a failed call
+
+
+class FastPath:
+    """Prices the usual GenAI span with the work that only depends on its pricing facts done once.
+
+    A span's price and metric series depend on its provider, models, operation, endpoint, error
+    type, session name and dimension properties, and on its token counts. The first span with
+    given values of those facts is read by :func:`~otel_llmcost.calls.extract_call`, its model
+    matched and its series found, and the result is kept as a :class:`Plan` keyed by the values;
+    a later span with the same values only reads its token counts. The key holds the values under
+    every name :func:`extract_call` reads for those facts (only the current names when the span
+    has no other convention's name at all, which is also when ``extract_call`` takes its own fast
+    path), so a plan gives what the general path gives. Spans of unknown models, with other names
+    for token counts, with schema-v2 facts, or with counts that are not whole ``int`` values take
+    the general path (:meth:`prepare` and :meth:`price` return ``None``).
+    """
+
+    def __init__(self, pricer: Pricer, recorder: Recorder) -> None:
+        """Create the fast path of one pricer and one recorder."""
+        self.pricer = pricer
+        self.recorder = recorder
+        self.version = pricer.catalog.version
+        self._dimensions = recorder.dimensions
+        properties = tuple(f"{sc.LLM_PROPERTY}.{dim}" for dim in recorder.dimensions)
+        self._names = PLAN_NAMES + properties
+        self._names_all = PLAN_NAMES_ALL + properties
+        self._plans: dict[tuple[Any, ...], Plan | None] = {}
+
+    def prepare(self, attrs: Mapping[str, Any]) -> tuple[Plan, Counts] | None:
+        """Return the span's plan and token counts, or ``None`` when it takes the general path."""
+        get = attrs.get
+        if ANY_VARIANT_NAMES.isdisjoint(attrs):
+            key = tuple(map(get, self._names))
+        elif NOT_PLAIN_NAMES.isdisjoint(attrs):
+            key = tuple(map(get, self._names_all))  # longer: never equal to a key of the line above
+        else:
+            return None
+        inp, out, cache_read, cache_write, one_hour, reasoning = map(get, PLAIN_TOKEN_NAMES)
+        if (
+            type(inp) is int and type(out) is int
+            and cache_read is None and cache_write is None and one_hour is None and reasoning is None
+        ):  # fmt: skip
+            counts: Counts = (inp, out, 0, 0, 0, 0)  # what plain_counts() gives for these
+        else:
+            plain = plain_counts(inp, out, cache_read, cache_write, one_hour, reasoning)
+            if plain is None:
+                return None
+            counts = plain
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            plan = self._plan(key, attrs)
+        except TypeError:  # a value that cannot be a key (a list from a hand-made mapping)
+            return None
+        return None if plan is None else (plan, counts)
+
+    def _plan(self, key: tuple[Any, ...], attrs: Mapping[str, Any]) -> Plan | None:
+        plan = None
+        call = extract_call(attrs, property_keys=self._dimensions)
+        if call is not None and call.usage_error is None and call.options is None:
+            resolved = self.pricer.resolve(call.provider, call.model, call.server_address)
+            found, model_id = resolved[:2]
+            # Known models only (the series of an unknown one depends on more than this key), and
+            # no region to price (when the catalog has regional prices, the endpoint may name one).
+            if found is not None and found.provider and model_id and _options(self.pricer, call) is None:
+                recorder = self.recorder
+                route = recorder.route(recorder.label_key(found.provider, model_id, call))
+                plan = Plan(call, resolved, route)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def end(
+        self, attrs: Mapping[str, Any], start_ns: int | None, duration_s: float | None, failed: bool
+    ) -> dict[str, Any] | None:
+        """Price and count an ended span: :meth:`prepare`, :meth:`price` and :meth:`record` in one.
+
+        Written out (a call costs ~0.1 us, and this runs for every GenAI span the processor sees);
+        what it does must stay what those three do (tests compare both with the general path).
+
+        Args:
+            attrs: the span's attributes.
+            start_ns: its start time.
+            duration_s: its duration.
+            failed: whether its status is an error.
+
+        Returns:
+            A copy of *attrs* with the ``llm.cost.*`` attributes, or ``None`` when nothing was
+            counted and the general path must price the span.
+        """
+        get = attrs.get
+        if ANY_VARIANT_NAMES.isdisjoint(attrs):
+            key = tuple(map(get, self._names))
+        elif NOT_PLAIN_NAMES.isdisjoint(attrs):
+            key = tuple(map(get, self._names_all))
+        else:
+            return None
+        inp, out, cache_read, cache_write, one_hour, reasoning = map(get, PLAIN_TOKEN_NAMES)
+        if (
+            type(inp) is int and type(out) is int
+            and cache_read is None and cache_write is None and one_hour is None and reasoning is None
+        ):  # fmt: skip
+            counts: Counts = (inp, out, 0, 0, 0, 0)
+        else:
+            plain = plain_counts(inp, out, cache_read, cache_write, one_hour, reasoning)
+            if plain is None:
+                return None
+            counts = plain
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            plan = self._plan(key, attrs)
+        except TypeError:
+            return None
+        if plan is None:
+            return None
+        priced = self.pricer.price_counts(plan.resolved, counts, start_ns)
+        if priced is None:
+            return None
+        amounts = priced[7]
+        if amounts is None:
+            amounts = amount_floats(*priced[:6])
+        failed = failed or plan.failed
+        self.recorder.add(
+            plan.route,
+            _ERROR_PRICED if failed else _OK_PRICED,
+            priced[0],
+            amounts[0],
+            counts,
+            duration_s,
+            plan.error_type[failed],
+        )
+        merged = dict(attrs)
+        add_amount_attributes(merged, STATUS_PRICED, self.version, amounts, plan.model_id, plan.provider)
+        return merged
+
+    def price(self, plan: Plan, counts: Counts, at_ns: int | None) -> PricedCounts | None:
+        """Return what :func:`price_call` prices the call at, or ``None`` when it must price it."""
+        return self.pricer.price_counts(plan.resolved, counts, at_ns)
+
+    def record(
+        self, plan: Plan, counts: Counts, priced: PricedCounts, duration_s: float | None, error: bool
+    ) -> tuple[float, ...]:
+        """Count one priced call of *plan* (what :meth:`Recorder.record` counts).
+
+        Returns:
+            The amounts as floats (total, input, output, cache read, cache write, request).
+        """
+        total = priced[0]
+        amounts = priced[7]
+        if amounts is None:
+            amounts = amount_floats(*priced[:6])
+        self.recorder.add(
+            plan.route,
+            _ERROR_PRICED if error else _OK_PRICED,
+            total,
+            amounts[0],
+            counts,
+            duration_s,
+            plan.error_type[error],
+        )
+        return amounts
 
 
 class CostSpanProcessor(SpanProcessor):
@@ -85,6 +322,10 @@ class CostSpanProcessor(SpanProcessor):
         self._dimensions = self.recorder.dimensions
         self.stamp_context = stamp_context
         self._logged: set[str] = set()
+        self._fast: FastPath | None = None
+
+    fast_path = True
+    """Price the usual span through :class:`FastPath` (the general path gives the same result)."""
 
     @property
     def pricer(self) -> Pricer:
@@ -105,20 +346,22 @@ class CostSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Stamp session, user and custom properties from the context's baggage onto the span."""
-        if get_value(IN_LLM_CALL, parent_context):
-            # another instrumentation's span inside one of our priced calls: ours carries the cost
-            cover(span.context.span_id)
-        if self.stamp_context:
-            try:
-                values = current_attributes(parent_context)
-                if values:
-                    existing = span_attributes(span)
-                    missing = {k: v for k, v in values.items() if k not in existing}
-                    if missing:
-                        span.set_attributes(missing)
-            except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
-                self.recorder.record_skip("context_error")
-                self._log_once("stamping session context", exc)
+        ctx = parent_context if parent_context is not None else get_current()
+        if ctx:  # an empty context (no parent span, no baggage, no call of ours) has nothing for us
+            if ctx.get(IN_LLM_CALL):
+                # another instrumentation's span inside one of our priced calls: ours carries the cost
+                cover(span.context.span_id)
+            if self.stamp_context:
+                try:
+                    values = current_attributes(ctx)
+                    if values:
+                        existing = span_attributes(span)
+                        missing = {k: v for k, v in values.items() if k not in existing}
+                        if missing:
+                            span.set_attributes(missing)
+                except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+                    self.recorder.record_skip("context_error")
+                    self._log_once("stamping session context", exc)
         if self.inner is not None:
             self.inner.on_start(span, parent_context=parent_context)
 
@@ -127,23 +370,37 @@ class CostSpanProcessor(SpanProcessor):
         out = span
         try:
             attrs = span_attributes(span)
-            if not is_priced(attrs) and not is_covered(span.context.span_id):
-                call = extract_call(attrs, property_keys=self._dimensions)
-                if call is not None:
-                    out = self._priced(span, attrs, call)
+            if (
+                _COST_STATUS not in attrs
+                and _COST_TOTAL not in attrs
+                and not (_covered and is_covered(span.context.span_id))
+            ):
+                out = self._price(span, attrs)
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
             self.recorder.record_skip("internal_error")
             self._log_once("pricing a span", exc)
         if self.inner is not None:
             self.inner.on_end(out)
 
-    def _priced(self, span: ReadableSpan, attrs: Mapping[str, Any], call: LLMCall) -> ReadableSpan:
-        cost = price_call(self.pricer, call, span.start_time)
+    def _price(self, span: ReadableSpan, attrs: Mapping[str, Any]) -> ReadableSpan:
+        """Return the span priced, or itself when it is not a GenAI call."""
+        # the fields behind the public properties (read for every span: a property costs ~70 ns)
+        start, end = span._start_time, span._end_time
+        duration = (end - start) / 1e9 if start is not None and end is not None else None
+        if self.fast_path:
+            fast = self._fast
+            if fast is None or fast.pricer is not self._pricer or fast.recorder is not self.recorder:
+                fast = self._fast = FastPath(self.pricer, self.recorder)
+            merged = fast.end(attrs, start, duration, span._status.status_code is _ERROR)
+            if merged is not None:
+                return _rebuild(span, merged)
+        call = extract_call(attrs, property_keys=self._dimensions)
+        if call is None:
+            return span
+        cost = price_call(self.pricer, call, start)
         if cost.status == STATUS_INVALID:
             self.recorder.record_skip(cost.reason_code or "invalid_usage")
-        start, end = span.start_time, span.end_time
-        duration = (end - start) / 1e9 if start is not None and end is not None else None
-        error = call.error_type is not None or span.status.status_code is StatusCode.ERROR
+        error = call.error_type is not None or span.status.status_code is _ERROR
         self.recorder.record(call, cost, duration_s=duration, error=error)
         merged = dict(attrs)
         add_cost_attributes(merged, cost)
@@ -167,12 +424,13 @@ def _rebuild(span: ReadableSpan, attributes: dict[str, Any]) -> ReadableSpan:
     field the SDK has or will add, at a fraction of the constructor's cost.
     """
     clone = object.__new__(type(span))
-    clone.__dict__.update(span.__dict__)
-    dropped = span.dropped_attributes
+    fields = span.__dict__.copy()
+    dropped = getattr(fields.get("_attributes"), "dropped", 0)
     if dropped:
         bounded = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
         bounded.dropped = dropped
-        clone._attributes = bounded
+        fields["_attributes"] = bounded
     else:
-        clone._attributes = attributes
+        fields["_attributes"] = attributes
+    clone.__dict__ = fields
     return clone

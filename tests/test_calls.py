@@ -185,3 +185,26 @@ def test_spans_without_v2_attributes_have_no_options() -> None:
     assert call is not None and call.options is None
     bad = extract_call({"gen_ai.request.model": "m", "llm.usage.images": "two"})
     assert bad is not None and bad.usage_error_code == "non_numeric_tokens"
+
+
+def test_plain_counts_are_the_usage_extract_call_reads() -> None:
+    # plain_counts (the fast path's reading of whole-int counts) must give extract_call's usage.
+    import itertools
+
+    from otel_llmcost.calls import PLAIN_TOKEN_NAMES, plain_counts
+
+    values = (None, 0, 3, 500, -2)
+    seen = 0
+    for combo in itertools.product(values, values, (None, 0, 40), (None, 10), (None, 0, 5), (None, 0, 700)):
+        attrs = {name: v for name, v in zip(PLAIN_TOKEN_NAMES, combo, strict=True) if v is not None}
+        counts = plain_counts(*combo)
+        call = extract_call({"gen_ai.request.model": "m", **attrs})
+        assert call is not None
+        if counts is None:
+            assert call.usage is None and not attrs
+            continue
+        assert call.usage == Usage(*counts)
+        seen += 1
+    assert seen > 500
+    assert plain_counts("3", 1, None, None, None, None) is None  # a string: the general path
+    assert plain_counts(True, 1, None, None, None, None) is None

@@ -113,3 +113,81 @@ def test_dimensions_from_span_or_resource(pricer: Pricer) -> None:
     enrich(req, pricer, rec)
     features = sorted(labels["feature"] for labels, _ in rec.snapshot().cost_usd)
     assert features == ["chat", "search"]
+
+
+def test_appended_attributes_are_what_the_protobuf_api_builds() -> None:
+    # enrich() appends the cost attributes as serialized KeyValues (one MergeFromString): the span
+    # must be the one that adding each KeyValue through the protobuf API gives.
+    from otel_llmcost.collector.enrich import _append
+
+    values = {
+        "llm.cost.status": "priced",
+        "llm.cost.total_usd": 0.000123,
+        "llm.cost.input_usd": 0.0,
+        "llm.cost.request_usd": -1.5e300,
+        "llm.cost.reason": "no price for model 'ümlaut-模型' " + "x" * 200,  # multi-byte, long: 2-byte lengths
+        "an.int": -7,
+        "a.big.int": 2**62,
+        "a.bool": True,
+        "another.bool": False,
+    }
+    by_api = span({"gen_ai.request.model": "m"}, span_id=b"\x03" * 8)
+    appended = Span()
+    appended.CopyFrom(by_api)
+    for key, value in values.items():
+        item = by_api.attributes.add()
+        item.key = key
+        if isinstance(value, bool):
+            item.value.bool_value = value
+        elif isinstance(value, int):
+            item.value.int_value = value
+        elif isinstance(value, float):
+            item.value.double_value = value
+        else:
+            item.value.string_value = value
+    _append(appended, values)
+    assert appended == by_api
+    assert appended.SerializeToString() == by_api.SerializeToString()
+
+
+def test_fast_path_gives_what_the_general_path_gives(pricer: Pricer, monkeypatch: Any) -> None:
+    # enrich() prices the usual span through the processor's FastPath; every span must come out
+    # with the same bytes, and leave the same metrics and counts, as through the general path.
+    from otel_llmcost.processor import FastPath
+
+    base = {**CHAT, "gen_ai.usage.output_tokens": 100}
+    shapes: list[dict[str, Any]] = [
+        base,
+        {**base, "gen_ai.usage.output_tokens": "100"},
+        {**base, "gen_ai.request.model": "o3", "gen_ai.usage.cache_read.input_tokens": 300},
+        {**base, "gen_ai.request.model": "gpt-5.4", "gen_ai.usage.input_tokens": 300_000},
+        {**base, "gen_ai.request.model": "reasoner-x", "gen_ai.usage.reasoning.output_tokens": 60},
+        {**base, "gen_ai.request.model": "tiered-x", "llm.property.feature": "chat"},
+        {**base, "gen_ai.conversation.id": "c-1", "session.id": "s", "user.id": "u", "error.type": ""},
+        {**base, "gen_ai.system": "openai", "llm.session.name": "support"},
+        {**base, "error.type": "rate_limited"},
+        {**base, "gen_ai.usage.input_tokens": -1},
+        {**base, "gen_ai.request.model": "never-heard-of"},
+        {**base, "openai.request.service_tier": "flex", "gen_ai.request.model": "tiered-x"},
+        {"http.request.method": "GET", "server.address": "shop.example.com"},
+        {"llm.property.other": "x"},
+    ]
+
+    def run(fast: bool) -> tuple[list[bytes], list[str], Any]:
+        if not fast:
+            monkeypatch.setattr(FastPath, "prepare", lambda self, attrs: None)
+        rec = Recorder(("feature", "session_name"))
+        dedup = Deduplicator(1000)
+        out, stats = [], []
+        for n in range(3):  # the third time, every span is a redelivery
+            spans = [span(a, span_id=bytes([i + 1]) * 8) for i, a in enumerate(shapes)]
+            req = request(spans, resource={"llm.property.feature": "search", "gen_ai.provider.name": "openai"})
+            stats.append(repr(enrich(req, pricer, rec, dedup if n else None)))
+            out.append(req.SerializeToString())
+        monkeypatch.undo()
+        snap = rec.snapshot()
+        return out, stats, (repr(snap), rec.total_cost())
+
+    fast_run, general_run = run(True), run(False)
+    assert fast_run == general_run
+    assert "priced=" in fast_run[1][0]

@@ -129,3 +129,28 @@ def test_catalog_info_gauge_names_the_catalog_version(pipeline: Pipeline) -> Non
     (point,) = pipeline.metrics(with_info=True)["llm.cost.catalog.info"]
     assert point.value == 1
     assert point.attributes == {"llm.cost.pricing.version": pipeline.processor.pricer.catalog.version}
+
+
+def test_histogram_counts_and_money_over_many_calls(pricer: Pricer) -> None:
+    # add() leaves the histograms' counts to snapshot(), which sums their buckets; money stays exact.
+    rec = Recorder(("feature",))
+    expected = Decimal(0)
+    for n in range(1, 301):
+        tokens = {"gen_ai.usage.input_tokens": 10 * n, "gen_ai.usage.output_tokens": n % 7}
+        call = extract_call({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", **tokens})
+        assert call is not None
+        cost = pricer.price(call.provider, call.model, call.usage)
+        assert cost.total_usd is not None
+        expected += cost.total_usd
+        rec.record(call, cost, duration_s=n / 100)
+    snap = rec.snapshot()
+    assert rec.total_cost() == expected == sum((v for _, v in snap.cost_usd), Decimal(0))
+    (cost_hist,) = [h for _, h in snap.request_cost]
+    assert cost_hist.count == sum(cost_hist.counts) == 300
+    assert cost_hist.minimum == float(10 * Decimal("2.5") / 10**6 + Decimal(10) / 10**6)
+    (duration,) = [h for _, h in snap.duration]
+    assert (duration.count, duration.minimum, duration.maximum) == (300, 0.01, 3.0)
+    token_counts = sorted(h.count for _, h in snap.token_usage)
+    assert token_counts == [300, 300]
+    # a second snapshot sees the same (counts are derived, not moved)
+    assert [h.count for _, h in rec.snapshot().request_cost] == [300]

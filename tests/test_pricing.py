@@ -216,3 +216,79 @@ def test_inconsistent_modal_usage_is_refused(pricer: Pricer) -> None:
 def test_search_context_defaults_to_low(pricer: Pricer) -> None:
     cost = pricer.price("perplexity", "sonar-x", Usage(1000, 100))
     assert cost.request_usd == D(5) / 1000
+
+
+def _usages() -> list[Usage]:
+    """Token counts of every shape the memoised path meets: zeros, cache, one-hour writes, reasoning, tiers."""
+    out = []
+    for inp in (0, 1, 999, 120_000, 272_001, 10**9):
+        for cache_read, cache_write, one_hour in (
+            (0, 0, 0),
+            (min(inp, 7), 0, 0),
+            (0, min(inp, 5), 0),
+            (0, min(inp, 5), min(inp, 5) // 2),
+        ):
+            for out_tokens, reasoning in ((0, 0), (1, 0), (300, 0), (300, 120), (10**9, 10**9)):
+                out.append(Usage(inp, out_tokens, cache_read, cache_write, one_hour, reasoning))
+    return out
+
+
+@pytest.mark.parametrize("catalog_name", ["test", "built-in"])
+def test_memoised_rates_give_the_general_arithmetic_digit_for_digit(pricer: Pricer, catalog_name: str) -> None:
+    # price_usage() (and Rates, behind the span processor's and the collector's fast path) prices
+    # a call with only token counts from constants computed once per price period; the general
+    # arithmetic (compute_cost, then the components summed in order) is the reference, compared
+    # by value and by digits (str), as the CLI prints them. Their floats are float() of the Decimals.
+    from otel_llmcost.pricing import compute_cost, default_catalog
+    from otel_llmcost.pricing.compute import price_usage, rates_of
+
+    catalog = pricer.catalog if catalog_name == "test" else default_catalog()
+    usages = _usages()
+    compared = floats = 0
+    for entry in catalog.entries:
+        for period in entry.periods:
+            for usage in usages:
+                inp, out, cread, cwrite, req, tier = compute_cost(period.prices, usage)
+                expected = (inp + out + cread + cwrite + req, inp, out, cread, cwrite, req, tier)
+                got = price_usage(period.prices, usage)
+                assert got == expected and list(map(str, got)) == list(map(str, expected)), (entry.model_id, usage)
+                counted = rates_of(period.prices, usage.input_tokens).price_counts(
+                    usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                    usage.cache_write_1h_tokens, usage.reasoning_tokens,
+                )  # fmt: skip
+                assert counted[:7] == got and list(map(str, counted[:7])) == list(map(str, got))
+                if counted[7] is not None:
+                    assert counted[7] == tuple(float(x) for x in got[:6]), (entry.model_id, usage)
+                    floats += 1
+                compared += 1
+    assert compared > 1000 and floats > 100  # both paths were exercised
+
+
+def test_price_counts_is_price_for_whole_counts(pricer: Pricer) -> None:
+    # Pricer.price_counts (the fast path's) gives price()'s amounts, or None where price() must say why.
+    for model in ("gpt-4o", "o3", "gpt-5.4", "reasoner-x", "tiered-x", "gpt-audio-x", "image-x", "sonar-x"):
+        resolved = pricer.resolve("openai" if model != "sonar-x" else "perplexity", model)
+        for usage in _usages():
+            counts = (
+                usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                usage.cache_write_1h_tokens, usage.reasoning_tokens,
+            )  # fmt: skip
+            for at in (None, ns("2025-01-01"), ns("2025-06-10"), ns("2026-01-01")):
+                cost = pricer.price("openai" if model != "sonar-x" else "perplexity", model, usage, at_ns=at)
+                priced = pricer.price_counts(resolved, counts, at)
+                if cost.status != "priced":
+                    assert priced is None
+                    continue
+                assert priced is not None
+                amounts = (
+                    cost.total_usd,
+                    cost.input_usd,
+                    cost.output_usd,
+                    cost.cache_read_usd,
+                    cost.cache_write_usd,
+                    cost.request_usd,
+                    cost.tier_above,
+                )
+                assert priced[:7] == amounts and list(map(str, priced[:7])) == list(map(str, amounts))
+    assert pricer.price_counts(pricer.resolve("openai", "no-such-model"), (1, 1, 0, 0, 0, 0), None) is None
+    assert pricer.price_counts(pricer.resolve("openai", "gpt-4o"), (-1, 1, 0, 0, 0, 0), None) is None

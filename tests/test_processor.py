@@ -240,3 +240,102 @@ def test_billing_options_on_the_span_change_the_price(pipeline: Pipeline) -> Non
     total = (plain.attributes or {})["llm.cost.total_usd"]
     assert (flex.attributes or {})["llm.cost.total_usd"] == pytest.approx(total * 0.5, rel=1e-12)
     assert (regional.attributes or {})["llm.cost.total_usd"] == pytest.approx(total * 1.1, rel=1e-12)
+
+
+def _variants() -> list[tuple[dict, bool]]:  # type: ignore[type-arg]
+    """Span attributes of many shapes, each with whether the span status is an error."""
+    base = dict(CHAT)
+    cases: list[dict] = [  # type: ignore[type-arg]
+        base,
+        {**base, "gen_ai.response.model": "gpt-4o-2024-08-06"},
+        {**base, "gen_ai.request.model": "o3"},  # two price periods
+        {**base, "gen_ai.request.model": "gpt-5.4", "gen_ai.usage.input_tokens": 300_000},  # long-context tier
+        {**base, "gen_ai.request.model": "reasoner-x", "gen_ai.usage.reasoning.output_tokens": 200},
+        {**base, "gen_ai.request.model": "tiered-x"},  # options in the catalog, none on the span
+        {**base, "gen_ai.request.model": "gpt-audio-x"},  # modality prices, token counts only
+        {**base, "gen_ai.request.model": "image-x"},
+        {
+            "gen_ai.provider.name": "perplexity",
+            "gen_ai.request.model": "sonar-x",
+            "gen_ai.usage.input_tokens": 9,
+            "gen_ai.usage.output_tokens": 1,
+        },
+        {**base, "gen_ai.usage.cache_read.input_tokens": 400, "gen_ai.usage.cache_creation.input_tokens": 50},
+        {**base, "gen_ai.usage.cache_read.input_tokens": 4000},  # exclusive input, as Anthropic's
+        {**base, "gen_ai.usage.reasoning.output_tokens": 900},  # exclusive output, as Gemini's
+        {**base, "llm.usage.cache_creation_1h.input_tokens": 0},
+        {**base, "gen_ai.usage.output_tokens": 0},
+        {k: v for k, v in base.items() if k != "gen_ai.usage.output_tokens"},
+        {**base, "gen_ai.usage.input_tokens": "1000"},  # a count as a string: the general path
+        {**base, "gen_ai.usage.input_tokens": -5},
+        {**base, "gen_ai.usage.input_tokens": 2 * 10**9},
+        {**base, "gen_ai.usage.input_tokens": True},
+        {**base, "gen_ai.request.model": "gpt-nope"},
+        {**base, "gen_ai.provider.name": "nope", "gen_ai.request.model": "gpt-4o"},
+        {**base, "gen_ai.provider.name": ""},
+        {**base, "gen_ai.system": "openai"},  # another convention's name too
+        {k: v for k, v in base.items() if k != "gen_ai.provider.name"} | {"gen_ai.system": "openai"},
+        {**base, "gen_ai.conversation.id": "c-1", "session.id": "s-1", "user.id": "u-1"},
+        {**base, "gen_ai.conversation.id": "c-1", "error.type": ""},
+        {**base, "error.type": ""},
+        {**base, "error.type": "timeout"},
+        {**base, "gen_ai.usage.prompt_tokens": 7},  # another name for a count
+        {**base, "openai.request.service_tier": "flex", "gen_ai.request.model": "tiered-x"},
+        {**base, "server.address": "api.openai.com"},
+        {**base, "server.address": ""},
+        {
+            **base,
+            "gen_ai.provider.name": "aws.bedrock",
+            "gen_ai.request.model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "server.address": "bedrock-runtime.eu-west-1.amazonaws.com",
+        },
+        {**base, "llm.property.feature": "search", "llm.property.environment": "prod"},
+        {**base, "llm.property.feature": 7, "llm.session.name": "chat"},
+        {**base, "gen_ai.operation.name": 3},
+        {**base, "gen_ai.request.model": ("a", "b")},
+        {**base, "llm.cost.status": "priced"},
+        {"http.request.method": "GET"},
+    ]
+    return [(attrs, error) for attrs in cases for error in (False, True)]
+
+
+def _snapshot(p: Pipeline) -> dict:  # type: ignore[type-arg]
+    snap = p.recorder.snapshot()
+    out = {}
+    for name in snap.__dataclass_fields__:
+        rows = []
+        for labels, value in getattr(snap, name):
+            if hasattr(value, "counts"):
+                value = (value.counts, value.total, value.count, value.minimum, value.maximum)
+            rows.append((sorted(labels.items()), repr(value)))
+        out[name] = sorted(rows)
+    return out
+
+
+def test_fast_path_gives_what_the_general_path_gives(pricer) -> None:  # type: ignore[no-untyped-def]
+    # CostSpanProcessor prices the usual span through FastPath (work memoised per kind of call);
+    # every span, of any shape, must come out with the same attributes (values and order) and
+    # leave the same metrics as through the general path, twice over (plans are then reused).
+    fast, general = Pipeline(pricer), Pipeline(pricer)
+    general.processor.fast_path = False
+
+    def end(p: Pipeline, attrs: dict, error: bool, n: int) -> ReadableSpan:  # type: ignore[type-arg]
+        start = 1_767_225_600_000_000_000 + n * 10**9  # fixed times: the durations are compared too
+        span = p.tracer.start_span("chat", kind=SpanKind.CLIENT, attributes=attrs, start_time=start)
+        if error:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=start + 1_000_000 * (n % 50_000))
+        return p.spans()[-1]
+
+    try:
+        for round_ in range(2):
+            for n, (attrs, error) in enumerate(_variants()):
+                a = end(fast, attrs, error, n + round_)
+                b = end(general, attrs, error, n + round_)
+                assert list((a.attributes or {}).items()) == list((b.attributes or {}).items()), attrs
+        assert fast.processor._fast is not None and fast.processor._fast._plans  # the fast path was used
+        assert _snapshot(fast) == _snapshot(general)
+        assert fast.recorder.total_cost() == general.recorder.total_cost() > 0
+    finally:
+        fast.close()
+        general.close()

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from ..metrics import Recorder
 from ..pricing import Pricer
+from ..processor import FastPath
 from .enrich import Deduplicator, EnrichStats, enrich
 
 __all__ = ["Backpressure", "Exporter", "Pipeline", "SelfMetrics", "SubmitResult"]
@@ -121,6 +122,7 @@ class Pipeline:
         self.dedup = dedup
         self.retry_after_s = retry_after_s
         self.metrics = SelfMetrics()
+        self._fast = FastPath(pricer, recorder)  # what pricing learns of each kind of call, kept across batches
         # one batch at a time through pricing and into the exporters: the dedup window and the
         # order of batches in durable queues stay consistent (pricing holds the GIL anyway)
         self._lock = threading.Lock()
@@ -137,7 +139,9 @@ class Pipeline:
                 self.metrics.drop("backpressure", spans)
                 raise Backpressure(self.retry_after_s)
             try:
-                stats = enrich(request, self.pricer, self.recorder, self.dedup)
+                if self._fast.pricer is not self.pricer or self._fast.recorder is not self.recorder:
+                    self._fast = FastPath(self.pricer, self.recorder)
+                stats = enrich(request, self.pricer, self.recorder, self.dedup, self._fast)
             except Exception as exc:  # noqa: BLE001 - one bad batch never stops the collector
                 _log.warning("otel-llmcost collector: pricing a batch failed (%s: %s)", type(exc).__name__, exc)
                 self.recorder.record_skip("internal_error")

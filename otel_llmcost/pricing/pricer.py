@@ -12,7 +12,18 @@ from pathlib import Path
 
 from ..config import OTEL_LLMCOST_PRICING_OVERRIDES, env_str
 from .catalog import ANY_MODEL, Catalog, default_catalog
-from .compute import STATUS_INVALID, STATUS_NO_USAGE, STATUS_PRICED, STATUS_UNPRICED, Cost, Usage, compute_cost
+from .compute import (
+    STATUS_INVALID,
+    STATUS_NO_USAGE,
+    STATUS_PRICED,
+    STATUS_UNPRICED,
+    Cost,
+    PricedCounts,
+    Rates,
+    Usage,
+    price_usage,
+    rates_of,
+)
 from .extras import PriceOptions
 from .matching import Match, Matcher
 from .overrides import Overrides, load_overrides
@@ -68,6 +79,13 @@ def usage_problem(usage: Usage) -> tuple[str, str] | None:
     return None
 
 
+Resolved = tuple[Match | None, str | None, str | None, Rates | None, int | None, int]
+"""What :meth:`Pricer.resolve` says of a (provider, model, endpoint): the match, the model id, the
+model named, and the rates of its latest prices with when they start (``None``: always) and the
+most input tokens they are for (past it, a long-context tier)."""
+Counts = tuple[int, int, int, int, int, int]
+
+
 class Pricer:
     """Prices calls against one catalog, memoising model matches."""
 
@@ -106,6 +124,9 @@ class Pricer:
         self._discounts = overrides if overrides is not None and overrides.discounts else None
         self.matcher = Matcher(self.catalog, cache_size=cache_size)
         self._match = self.matcher.match
+        self._cache_size = cache_size
+        # (provider, model, address) -> (match, model the catalog bills, model named after deployments)
+        self._resolved: dict[tuple[str | None, str | None, str | None], Resolved] = {}
         self._version = self.catalog.version
         # whether any price depends on the region: callers skip the region lookup otherwise
         self.has_regional_prices = any(
@@ -144,9 +165,10 @@ class Pricer:
             ``invalid_usage`` and amounts are set only when priced.
         """
         version = self._version
-        if self._deployments and model:
-            model = self._deployment_model(provider, model, server_address)
-        found = self._match(provider, model, server_address)
+        resolved = self._resolved.get((provider, model, server_address))
+        if resolved is None:
+            resolved = self.resolve(provider, model, server_address)
+        found, model_id, model = resolved[:3]
         if usage is None or (problem := usage_problem(usage)) is not None:
             # Not priced, but the catalog entry (when there is one) still names the model, so a
             # failed call and a priced call of one model share one metric series.
@@ -154,7 +176,7 @@ class Pricer:
             return Cost(
                 STATUS_NO_USAGE if usage is None else STATUS_INVALID,
                 provider=found.provider if found else None,
-                model=_model_id(found, model) if found else None,
+                model=model_id,
                 catalog_version=version,
                 reason_code=code,
                 reason=reason,
@@ -167,16 +189,74 @@ class Pricer:
                 reason=f"no price for model {model!r} of provider {provider!r}" if model else "the call names no model",
             )
         entry = found.entry
-        inp, out, cread, cwrite, req, tier = compute_cost(entry.prices_at(at_ns), usage, options)
+        periods = entry.periods
+        prices = periods[0].prices if len(periods) == 1 else entry.prices_at(at_ns)
+        total, inp, out, cread, cwrite, req, tier = price_usage(prices, usage, options)
         if self._discounts is not None:
             factor = self._discounts.multiplier(found.provider, entry.model_id)
             if factor is not None:
                 inp, out, cread, cwrite, req = (v * factor for v in (inp, out, cread, cwrite, req))
+                total = inp + out + cread + cwrite + req
         # positional: this runs for every priced call
-        return Cost(
-            STATUS_PRICED, inp + out + cread + cwrite + req, inp, out, cread, cwrite, req,
-            found.provider, _model_id(found, model), version, tier,
-        )  # fmt: skip
+        return Cost(STATUS_PRICED, total, inp, out, cread, cwrite, req, found.provider, model_id, version, tier)
+
+    def price_counts(self, resolved: Resolved, counts: Counts, at_ns: int | None) -> PricedCounts | None:
+        """Price a call resolved by :meth:`resolve` from whole token counts (the usual call's part of :meth:`price`).
+
+        For callers that read the counts as ``int`` values themselves (see
+        :func:`otel_llmcost.calls.plain_counts`): no option, no modality usage.
+
+        Args:
+            resolved: from :meth:`resolve`.
+            counts: input, output, cache read, cache write, one-hour cache write and reasoning
+                tokens, in OpenTelemetry semantics.
+            at_ns: when the call happened (Unix ns); ``None``: now.
+
+        Returns:
+            ``(total, input, output, cache_read, cache_write, request, tier_above, floats)``: the
+            amounts :meth:`price` gives (and ``float()`` of the first six when known cheaply, else
+            ``None``), or ``None`` when :meth:`price` must run instead: an unknown model, counts
+            out of range or inconsistent (it says why), a discount to apply.
+        """
+        found = resolved[0]
+        inp, out, cache_read, cache_write, one_hour, reasoning = counts
+        if (
+            found is None
+            or self._discounts is not None
+            # usage_problem()'s test, for whole numbers
+            or not (cache_read >= 0 and cache_write >= 0 and cache_read + cache_write <= inp <= MAX_TOKENS
+                    and 0 <= reasoning <= out <= MAX_TOKENS and 0 <= one_hour <= cache_write)
+        ):  # fmt: skip
+            return None
+        rates, since_ns, most_input = resolved[3:]
+        if rates is None or inp > most_input or (since_ns is not None and at_ns is not None and at_ns < since_ns):
+            rates = rates_of(found.entry.prices_at(at_ns), inp)
+        return rates.price_counts(inp, out, cache_read, cache_write, one_hour, reasoning)
+
+    def resolve(self, provider: str | None, model: str | None, server_address: str | None = None) -> Resolved:
+        """Return what prices a call of *model* at *provider*, memoised (unknown models too).
+
+        Returns:
+            ``(match, model_id, model, rates, since_ns, most_input)``: the catalog entry (``None``
+            when unknown), the model id the cost is reported under (``None`` when unknown), the
+            model the span names once deployment names (overrides) are applied, and for
+            :meth:`price_counts` the rates of the entry's latest prices (``None`` when unknown),
+            the time they start (``None``: always) and the most input tokens they are for.
+        """
+        key = (provider, model, server_address)
+        if self._deployments and model:
+            model = self._deployment_model(provider, model, server_address)
+        found = self._match(provider, model, server_address)
+        rates, since_ns, most_input = None, None, 0
+        if found is not None:
+            latest = found.entry.periods[-1]
+            rates, since_ns = rates_of(latest.prices, 0), latest.starts_ns
+            tiers = latest.prices.tiers
+            most_input = min(tier.above_input_tokens for tier in tiers) if tiers else MAX_TOKENS
+        resolved = (found, _model_id(found, model) if found else None, model, rates, since_ns, most_input)
+        if len(self._resolved) < self._cache_size:
+            self._resolved[key] = resolved
+        return resolved
 
     def _deployment_model(self, provider: str | None, model: str, server_address: str | None) -> str:
         """Return the model a deployment name stands for (Azure deployments are named by users)."""
