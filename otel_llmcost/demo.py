@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from . import semconv as sc
 from ._configure import configure
 from .context import properties, session, user
+from .metrics import Snapshot
 
 __all__ = ["run_demo"]
 
@@ -230,7 +231,19 @@ def _money(value: Decimal, places: int = 6) -> str:
     return f"${value.quantize(Decimal(1).scaleb(-places)):,}"
 
 
-def _print(summary: dict[str, Any], metrics_total: Decimal) -> None:
+def _metrics_figures(snap: Snapshot) -> dict[str, Any]:
+    """What the recorder counted of sessions and caching (``llm_sessions_total``, ``llm_cost_cache_*``)."""
+    saved = sum((v for _, v in snap.cache_savings), Decimal(0))
+    premium = sum((v for _, v in snap.cache_write_premium), Decimal(0))
+    return {
+        "sessions": sum(n for _, n in snap.sessions),
+        "cache_savings_usd": saved,
+        "cache_write_premium_usd": premium,
+        "net_cache_savings_usd": saved - premium,
+    }
+
+
+def _print(summary: dict[str, Any], metrics_total: Decimal, figures: dict[str, Any]) -> None:
     print(
         f"otel-llmcost demo: {summary['sessions']} sessions, {summary['calls']} LLM calls, "
         f"{summary['users']} users - total {_money(summary['total_usd'])}"
@@ -251,6 +264,12 @@ def _print(summary: dict[str, Any], metrics_total: Decimal) -> None:
     invalid = summary["statuses"].get(sc.LLM_COST_STATUS_INVALID_USAGE, 0)
     print(f"\nCalls without usage (failed before billing): {no_usage}")
     print(f"Calls with invalid usage (a buggy instrumentation's negative count; not priced, counted): {invalid}")
+    print(
+        f"Prompt caching saved {_money(figures['cache_savings_usd'], 4)} on cache reads and cost"
+        f" {_money(figures['cache_write_premium_usd'], 4)} of cache-write premium:"
+        f" net {_money(figures['net_cache_savings_usd'], 4)}"
+    )
+    print(f"Sessions counted by the metrics (llm_sessions_total): {figures['sessions']}")
     same = "equals" if metrics_total == summary["total_usd"] else "DIFFERS FROM"
     print(f"Metrics total {_money(metrics_total, 12)} {same} the sum of span costs {_money(summary['total_usd'], 12)}")
 
@@ -291,11 +310,12 @@ def run_demo(
         pass
     summary = summarize(list(exporter.get_finished_spans()))
     metrics_total = setup.recorder.total_cost()
+    figures = _metrics_figures(setup.recorder.snapshot())
     if as_json:
-        print(json.dumps({**summary, "metrics_total_usd": metrics_total}, default=str, indent=2))
+        print(json.dumps({**summary, "metrics_total_usd": metrics_total, "metrics": figures}, default=str, indent=2))
     else:
-        _print(summary, metrics_total)
-    if metrics_total != summary["total_usd"]:
+        _print(summary, metrics_total, figures)
+    if metrics_total != summary["total_usd"] or figures["sessions"] != summary["sessions"]:
         return 1
     if not serve:
         setup.shutdown()

@@ -144,6 +144,29 @@ def recorder_metrics(recorder: Recorder, start_time_ns: int) -> list[Metric]:
         ),
         (sc.METRIC_LLM_TOKENS, sc.METRIC_LLM_TOKENS_UNIT, "Tokens used by LLM calls, by type.", snap.tokens, _sum),
         (
+            sc.METRIC_LLM_COST_CACHE_SAVINGS_USD,
+            sc.METRIC_LLM_COST_CACHE_SAVINGS_USD_UNIT,
+            "What prompt caching saved: cache-read tokens x (input price - cache-read price) (USD; gross,"
+            " the cache-write premium is counted apart).",
+            snap.cache_savings,
+            _sum,
+        ),
+        (
+            sc.METRIC_LLM_COST_CACHE_WRITE_PREMIUM_USD,
+            sc.METRIC_LLM_COST_CACHE_WRITE_PREMIUM_USD_UNIT,
+            "What cache writes cost above the input price (USD); net cache savings = savings - premium.",
+            snap.cache_write_premium,
+            _sum,
+        ),
+        (
+            sc.METRIC_LLM_SESSIONS,
+            sc.METRIC_LLM_SESSIONS_UNIT,
+            "Sessions started, counted the first time a session id is seen (approximate: a bounded window of"
+            " recent ids per process; a forgotten id counts again, each process counts the sessions it sees).",
+            snap.sessions,
+            _sum,
+        ),
+        (
             sc.METRIC_LLM_REQUEST_COST_USD,
             sc.METRIC_LLM_REQUEST_COST_USD_UNIT,
             "Cost of one LLM call (USD).",

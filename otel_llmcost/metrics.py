@@ -9,6 +9,12 @@ the exact sum of the span attributes; it becomes a float only when exported.
 Label cardinality is bounded: every label value passes a per-label cap, and values past the cap
 fold into ``other``, counted in ``llm_cost_dimension_overflow_total``. Session ids, user ids,
 trace ids and prompt text are never labels.
+
+Sessions are counted (``llm_sessions_total``, by the configured dimensions) the first time a
+session id is seen. The recorder remembers at most ``max_sessions`` recent ids (two generations of
+hashes, about 80 bytes an id), so memory stays flat however many sessions there are; the price is
+an approximation: a session whose id was forgotten and comes back is counted again, and every
+process (or collector instance) counts each session it sees.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from .pricing import Cost, canonical_provider, semconv_provider_name
 
 __all__ = [
     "COST_BUCKETS_USD",
+    "DEFAULT_MAX_SESSIONS",
     "DURATION_BUCKETS_S",
     "FORBIDDEN_DIMENSIONS",
     "OTHER",
@@ -39,8 +46,11 @@ __all__ = [
 ]
 
 OTHER = "other"
+DEFAULT_MAX_SESSIONS = 100_000
+"""How many recent session ids a recorder remembers by default (see :class:`Recorder`)."""
 _MAX_ROUTES = 8192
 UNKNOWN = "unknown"
+_ZERO = Decimal(0)
 COST_BUCKETS_USD = (0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 # Bucket boundaries advised by the GenAI semantic conventions for these two histograms.
 TOKEN_BUCKETS = tuple(float(4**n) for n in range(14))  # 1, 4, 16, ... 67108864
@@ -114,9 +124,13 @@ class _Series:
     """Everything counted for one label combination; histograms are merged per label set on read.
 
     Its histograms' ``count`` stays 0: :meth:`Recorder.snapshot` sums their bucket counts.
+    ``dims`` are its dimension label values (the key of its sessions).
     """
 
+    dims: tuple[str, ...] = ()
     cost: Decimal = Decimal(0)
+    saved: Decimal = Decimal(0)
+    premium: Decimal = Decimal(0)
     tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
     requests: dict[tuple[str, str], int] = field(default_factory=dict)
     cost_hist: HistogramPoint = field(default_factory=lambda: HistogramPoint.empty(COST_BUCKETS_USD))
@@ -140,6 +154,9 @@ class Snapshot:
     duration: list[tuple[dict[str, str], HistogramPoint]]
     skipped: list[tuple[dict[str, str], int]]
     overflow: list[tuple[dict[str, str], int]]
+    cache_savings: list[tuple[dict[str, str], Decimal]] = field(default_factory=list)
+    cache_write_premium: list[tuple[dict[str, str], Decimal]] = field(default_factory=list)
+    sessions: list[tuple[dict[str, str], int]] = field(default_factory=list)
 
 
 class _Capped:
@@ -177,6 +194,7 @@ class Recorder:
         max_values_per_dimension: int = 50,
         max_models: int = 500,
         max_providers: int = 50,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
         """Create a recorder.
 
@@ -186,6 +204,9 @@ class Recorder:
             max_values_per_dimension: distinct values kept per dimension; the rest fold into ``other``.
             max_models: distinct ``model`` label values kept.
             max_providers: distinct ``provider`` label values kept.
+            max_sessions: recent session ids remembered to count each session once; between
+                half and all of them are kept (memory: about 80 bytes an id). A session whose id
+                was forgotten is counted again when it comes back.
 
         Raises:
             ConfigError: a dimension is not a valid label name, is reserved, or would carry
@@ -203,7 +224,11 @@ class Recorder:
                 raise ConfigError("dimensions", dim, "this label name is already used by the metrics")
         if len(set(dims)) != len(dims):
             raise ConfigError("dimensions", ",".join(dims), "a dimension is listed twice")
-        for name, value in (("max_values_per_dimension", max_values_per_dimension), ("max_models", max_models)):
+        for name, value in (
+            ("max_values_per_dimension", max_values_per_dimension),
+            ("max_models", max_models),
+            ("max_sessions", max_sessions),
+        ):
             if value < 1:
                 raise ConfigError(name, str(value), "must be at least 1")
         self.dimensions = dims
@@ -219,6 +244,11 @@ class Recorder:
         # raw label values -> (series, caps that folded a value): one lookup per call once seen
         self._routes: dict[tuple[str, ...], Route] = {}
         self._skipped: dict[str, int] = {}
+        # session ids seen lately, as hashes: two generations of at most max_sessions // 2 each
+        self._sessions_half = max(1, max_sessions // 2)
+        self._sessions_now: set[int] = set()
+        self._sessions_before: set[int] = set()
+        self._sessions: dict[tuple[str, ...], int] = {}  # dimension values -> sessions started
 
     # --- recording --------------------------------------------------------------------------
 
@@ -241,6 +271,8 @@ class Recorder:
         route = self.route(self.label_key(provider, model, call))
         usage = call.usage
         total = cost.total_usd
+        saved = cost.cache_savings_usd
+        premium = cost.cache_write_premium_usd
         self.add(
             route,
             (sc.STATUS_ERROR if error else sc.STATUS_OK, status),
@@ -258,6 +290,8 @@ class Recorder:
             ),
             duration_s,
             call.error_type or ("_OTHER" if error else ""),
+            None if saved is None and premium is None else (saved or _ZERO, premium or _ZERO),
+            call.session_id,
         )
 
     def label_key(self, provider: str, model: str, call: LLMCall) -> tuple[str, ...]:
@@ -292,6 +326,8 @@ class Recorder:
         tokens: tuple[int, int, int, int, int, int] | None,
         duration_s: float | None,
         error_type: str,
+        saved: tuple[Decimal, Decimal] | None = None,
+        session: Any = None,
     ) -> None:
         """Count one call into the series of *route*: the aggregation behind :meth:`record`.
 
@@ -305,6 +341,10 @@ class Recorder:
                 none (invalid usage is not counted).
             duration_s: the call's duration, ``None`` when unknown.
             error_type: the ``error.type`` label of the duration (``""`` for a success).
+            saved: the call's cache savings and cache-write premium (see
+                :func:`~otel_llmcost.pricing.compute.cache_savings`), ``None`` for none.
+            session: the call's session id (``None`` or ``""``: none); a session is counted in
+                ``llm_sessions_total`` the first time its id is seen (see the class).
         """
         series, folded = route
         # The histograms' observations are written out here, and their counts left to snapshot():
@@ -363,6 +403,17 @@ class Recorder:
                     hist.minimum = duration_s
                 if duration_s > hist.maximum:
                     hist.maximum = duration_s
+            if saved is not None:
+                series.saved += saved[0]
+                series.premium += saved[1]
+            if session is not None and session != "":
+                key = hash(session if type(session) is str else str(session))
+                if key not in self._sessions_now and key not in self._sessions_before:
+                    if len(self._sessions_now) >= self._sessions_half:
+                        self._sessions_before, self._sessions_now = self._sessions_now, set()
+                    self._sessions_now.add(key)
+                    sessions = self._sessions
+                    sessions[series.dims] = sessions.get(series.dims, 0) + 1
         finally:
             lock.release()
 
@@ -385,7 +436,7 @@ class Recorder:
         key = tuple(labels)
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = _Series()
+            series = self._series[key] = _Series(key[3:])
         route = (series, tuple(folded))
         if len(self._routes) < _MAX_ROUTES:
             self._routes[raw_key] = route
@@ -402,6 +453,8 @@ class Recorder:
         """Return a consistent copy of every series, histograms merged per label set."""
         dims = self.dimensions
         cost_usd: list[tuple[dict[str, str], Decimal]] = []
+        saved: list[tuple[dict[str, str], Decimal]] = []
+        premium: list[tuple[dict[str, str], Decimal]] = []
         requests: list[tuple[dict[str, str], int]] = []
         tokens: list[tuple[dict[str, str], int]] = []
         request_cost: dict[tuple[str, str], HistogramPoint] = {}
@@ -424,6 +477,10 @@ class Recorder:
                 labels.update(zip(dims, key[3:], strict=True))
                 if s.cost:
                     cost_usd.append((labels, s.cost))
+                if s.saved:
+                    saved.append((labels, s.saved))
+                if s.premium:
+                    premium.append((labels, s.premium))
                 for (status, cost_status), n in s.requests.items():
                     requests.append(({**labels, sc.STATUS: status, sc.COST_STATUS: cost_status}, n))
                 for token_type, n in zip(_TOKEN_TYPES, s.tokens, strict=True):
@@ -436,6 +493,7 @@ class Recorder:
                 for error_type, hist in s.durations.items():
                     add(duration, (sem, model, operation, error_type), hist)
             skipped = list(self._skipped.items())
+            sessions = [(dict(zip(dims, key, strict=True)), n) for key, n in self._sessions.items()]
             overflow = [(name, cap.overflow) for name, cap in self._caps.items() if cap.overflow]
         return Snapshot(
             cost_usd=cost_usd,
@@ -468,12 +526,20 @@ class Recorder:
             ],
             skipped=[({sc.REASON: r}, n) for r, n in skipped],
             overflow=[({sc.DIMENSION: d}, n) for d, n in overflow],
+            cache_savings=saved,
+            cache_write_premium=premium,
+            sessions=sessions,
         )
 
     def total_cost(self) -> Decimal:
         """Return the exact sum of every cost recorded."""
         with self._lock:
             return sum((s.cost for s in self._series.values()), Decimal(0))
+
+    def sessions_remembered(self) -> int:
+        """Return how many session ids the recorder remembers now (at most ``max_sessions``)."""
+        with self._lock:
+            return len(self._sessions_now) + len(self._sessions_before)
 
     def series_count(self) -> int:
         """Return how many label combinations the cost/request/token series use."""

@@ -58,7 +58,7 @@ from .pricing import (
 from .pricing.compute import PricedCounts
 from .pricing.pricer import Resolved
 
-__all__ = ["CostSpanProcessor", "cost_attributes"]
+__all__ = ["CostSpanProcessor", "cost_attributes", "session_of"]
 
 _log = logging.getLogger(__name__)
 _COST_STATUS = sc.LLM_COST_STATUS
@@ -67,6 +67,16 @@ _ERROR = StatusCode.ERROR
 _MAX_PLANS = 4096
 _OK_PRICED = (sc.STATUS_OK, STATUS_PRICED)
 _ERROR_PRICED = (sc.STATUS_ERROR, STATUS_PRICED)
+_SESSION_ID = sc.SESSION_ID
+_CONVERSATION_ID = sc.GEN_AI_CONVERSATION_ID
+
+
+def session_of(attrs: Mapping[str, Any]) -> Any:
+    """The session id :func:`~otel_llmcost.calls.extract_call` reads (``session.id``, else the conversation id)."""
+    session = attrs.get(_SESSION_ID)
+    if session is None or session == "":
+        session = attrs.get(_CONVERSATION_ID)
+    return session
 
 
 def price_call(pricer: Pricer, call: LLMCall, at_ns: int | None) -> Cost:
@@ -250,6 +260,9 @@ class FastPath:
         if amounts is None:
             amounts = amount_floats(*priced[:6])
         failed = failed or plan.failed
+        session = get(_SESSION_ID)
+        if (session is None or session == "") and len(key) != len(self._names):  # the key of every name
+            session = get(_CONVERSATION_ID)
         self.recorder.add(
             plan.route,
             _ERROR_PRICED if failed else _OK_PRICED,
@@ -258,6 +271,8 @@ class FastPath:
             counts,
             duration_s,
             plan.error_type[failed],
+            priced[8],
+            session,
         )
         merged = dict(attrs)
         add_amount_attributes(merged, STATUS_PRICED, self.version, amounts, plan.model_id, plan.provider)
@@ -268,9 +283,15 @@ class FastPath:
         return self.pricer.price_counts(plan.resolved, counts, at_ns)
 
     def record(
-        self, plan: Plan, counts: Counts, priced: PricedCounts, duration_s: float | None, error: bool
+        self,
+        plan: Plan,
+        counts: Counts,
+        priced: PricedCounts,
+        duration_s: float | None,
+        error: bool,
+        session: Any = None,
     ) -> tuple[float, ...]:
-        """Count one priced call of *plan* (what :meth:`Recorder.record` counts).
+        """Count one priced call of *plan* (what :meth:`Recorder.record` counts); *session*: :func:`session_of`.
 
         Returns:
             The amounts as floats (total, input, output, cache read, cache write, request).
@@ -287,6 +308,8 @@ class FastPath:
             counts,
             duration_s,
             plan.error_type[error],
+            priced[8],
+            session,
         )
         return amounts
 

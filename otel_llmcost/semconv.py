@@ -453,6 +453,33 @@ METRIC_LLM_TOKENS_UNIT: Final = "{token}"
 """Unit of llm.tokens. (registry: semconv/registry.yaml#metric.llm.tokens)"""
 
 
+# --- metric.llm.cost.cache_savings_usd (counter)
+
+METRIC_LLM_COST_CACHE_SAVINGS_USD: Final = "llm.cost.cache_savings_usd"
+"""What prompt caching saved, in US dollars: for each priced call, its cache-read tokens x (input price - cache-read price), at the period, tier and billing options the call was priced at (any cached token priced below the input price counts here). Gross: the premium paid for cache writes is counted apart, in llm.cost.cache_write_premium_usd; net savings = this - that. Prometheus llm_cost_cache_savings_usd_total; same labels as llm.cost.usd (configured dimensions included). (registry: semconv/registry.yaml#metric.llm.cost.cache_savings_usd)"""
+
+METRIC_LLM_COST_CACHE_SAVINGS_USD_UNIT: Final = "{USD}"
+"""Unit of llm.cost.cache_savings_usd. (registry: semconv/registry.yaml#metric.llm.cost.cache_savings_usd)"""
+
+
+# --- metric.llm.cost.cache_write_premium_usd (counter)
+
+METRIC_LLM_COST_CACHE_WRITE_PREMIUM_USD: Final = "llm.cost.cache_write_premium_usd"
+"""What cache writes cost above the input price, in US dollars: for each priced call, its cache-write tokens x (cache-write price - input price), 5-minute and 1-hour writes each at their price (Anthropic bills writes at 1.25x or 2x the input price). Net cache savings = llm.cost.cache_savings_usd - this. Prometheus llm_cost_cache_write_premium_usd_total; same labels as llm.cost.usd. (registry: semconv/registry.yaml#metric.llm.cost.cache_write_premium_usd)"""
+
+METRIC_LLM_COST_CACHE_WRITE_PREMIUM_USD_UNIT: Final = "{USD}"
+"""Unit of llm.cost.cache_write_premium_usd. (registry: semconv/registry.yaml#metric.llm.cost.cache_write_premium_usd)"""
+
+
+# --- metric.llm.sessions (counter)
+
+METRIC_LLM_SESSIONS: Final = "llm.sessions"
+"""Sessions started: counted the first time a recorder sees a session.id (or gen_ai.conversation.id) in a call, labelled with the configured dimensions of that call only (no provider or model). Approximate: a recorder remembers a bounded number of recent ids, so a session whose id was forgotten and comes back counts again, and each process or collector instance counts each session it sees. Prometheus llm_sessions_total. (registry: semconv/registry.yaml#metric.llm.sessions)"""
+
+METRIC_LLM_SESSIONS_UNIT: Final = "{session}"
+"""Unit of llm.sessions. (registry: semconv/registry.yaml#metric.llm.sessions)"""
+
+
 # --- metric.llm.request.cost_usd (histogram)
 
 METRIC_LLM_REQUEST_COST_USD: Final = "llm.request.cost_usd"

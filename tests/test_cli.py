@@ -127,6 +127,11 @@ def test_demo_runs_and_reconciles(capsys: pytest.CaptureFixture[str]) -> None:
     # the fine-tuned model is unpriced (never $0), and rate-limited calls have no usage
     assert doc["unpriced"] == {"openai ft:gpt-4o-mini-2024-07-18:acme::demo42": doc["statuses"]["unpriced"]}
     assert doc["statuses"]["unpriced"] > 0 and doc["statuses"]["no_usage"] > 0
+    # the metrics count each session once, and what caching saved (the demo's Claude calls read and write it)
+    metrics = doc["metrics"]
+    assert metrics["sessions"] == doc["sessions"] == 25
+    saved, premium = Decimal(metrics["cache_savings_usd"]), Decimal(metrics["cache_write_premium_usd"])
+    assert saved > 0 and premium >= 0 and Decimal(metrics["net_cache_savings_usd"]) == saved - premium
 
 
 def test_pricing_list_json_one_object_per_model(capsys: pytest.CaptureFixture[str]) -> None:

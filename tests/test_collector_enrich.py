@@ -171,6 +171,20 @@ def test_fast_path_gives_what_the_general_path_gives(pricer: Pricer, monkeypatch
         {**base, "openai.request.service_tier": "flex", "gen_ai.request.model": "tiered-x"},
         {"http.request.method": "GET", "server.address": "shop.example.com"},
         {"llm.property.other": "x"},
+        # sessions: of any type, the conversation id as a fallback, on the fast and the general path
+        {**base, "session.id": "s-2", "llm.session.name": "support"},
+        {**base, "session.id": "s-2", "llm.property.feature": "other"},  # seen: not counted again
+        {**base, "session.id": 42, "gen_ai.usage.output_tokens": "3"},
+        {**base, "session.id": "", "gen_ai.conversation.id": "c-2"},
+        # cache savings and the cache-write premium
+        {
+            **base,
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.cache_read.input_tokens": 300,
+            "gen_ai.usage.cache_creation.input_tokens": 200,
+            "llm.usage.cache_creation_1h.input_tokens": 50,
+        },
     ]
 
     def run(fast: bool) -> tuple[list[bytes], list[str], Any]:
@@ -186,6 +200,8 @@ def test_fast_path_gives_what_the_general_path_gives(pricer: Pricer, monkeypatch
             out.append(req.SerializeToString())
         monkeypatch.undo()
         snap = rec.snapshot()
+        assert snap.cache_savings and snap.cache_write_premium
+        assert sum(n for _, n in snap.sessions) == 4  # s (over c-1), s-2, 42, c-2: once each, redeliveries not
         return out, stats, (repr(snap), rec.total_cost())
 
     fast_run, general_run = run(True), run(False)

@@ -17,7 +17,6 @@ from otel_llmcost.dashboard import (
     DIMENSIONS_VARIABLE,
     DashboardError,
     Panel,
-    _query,
     build_dashboard,
     dashboard_items,
     probe_names,
@@ -26,7 +25,6 @@ from otel_llmcost.dashboard import (
     validate_expression,
 )
 from otel_llmcost.dashboard._grafana import Query
-from otel_llmcost.dashboard._names import Family, MetricNames
 from otel_llmcost.dashboard._panels import ENVIRONMENT, FEATURE, SESSION_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,22 +207,52 @@ def test_the_committed_dashboard_is_not_stale() -> None:
     )
 
 
-def test_pending_panels_fill_in_once_the_recorder_exports_the_metric(monkeypatch: pytest.MonkeyPatch) -> None:
-    base = probe_names(DEFAULT_DIMS)
-    assert not any(p.title == "Average cost per session by session type" for p in dashboard_items(base))
-    pending = next(p for p in dashboard_items(base) if p.title.startswith("Average cost and calls per session"))
-    assert pending.kind == "text" and "llm_sessions_total" in pending.text
+def test_session_savings_and_guard_series_come_from_the_export_path() -> None:
+    names = probe_names(DEFAULT_DIMS)
+    known = names.known()
+    cost_labels = known[names.counter(sc.METRIC_LLM_COST_USD)]
+    # the savings counters carry the cost counter's labels; the session counter the dimensions only
+    assert known[names.counter(sc.METRIC_LLM_COST_CACHE_SAVINGS_USD)] == cost_labels
+    assert known[names.counter(sc.METRIC_LLM_COST_CACHE_WRITE_PREMIUM_USD)] == cost_labels
+    sessions = known[names.counter(sc.METRIC_LLM_SESSIONS)]
+    assert set(DEFAULT_DIMS) <= sessions and not {sc.PROVIDER, sc.MODEL, sc.OPERATION} & sessions
+    # the guard's series, from a real guard's export
+    assert {sc.BUDGET, sc.USER} <= known[names.gauge(sc.METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO)]
+    assert {sc.BUDGET, sc.THRESHOLD} <= known[names.gauge(sc.METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD)]
+    assert {sc.BUDGET, sc.ACTION} <= known[names.counter(sc.METRIC_LLM_BUDGET_GUARD_BREACHES)]
+    assert {sc.POLICY, sc.REASON} <= known[names.counter(sc.METRIC_LLM_BUDGET_GUARD_ERRORS)]
 
-    labels = frozenset({*DEFAULT_DIMS, "otel_scope_name"})
-    families = dict(base.families)
-    families["llm.sessions"] = Family("llm_sessions", "counter", {"llm_sessions_total": labels})
-    names = MetricNames(families=families, rules=base.rules, dimensions=base.dimensions)
-    monkeypatch.setattr(_query, "METRIC_SESSIONS", "llm.sessions")
-    dashboard = build_dashboard(DEFAULT_DIMS, names=names)
-    by_title = {p["title"]: p for p in dashboard["panels"]}
-    expr = by_title["Average cost per session by session type"]["targets"][0]["expr"]
-    assert "llm_cost_usd_total" in expr and "/ sum by (session_name) (increase(llm_sessions_total{" in expr
-    assert not any(t.startswith("Average cost and calls per session") for t in by_title)
+
+def test_session_savings_and_guard_panels_query_their_series(default_dashboard: dict[str, Any]) -> None:
+    names = probe_names(DEFAULT_DIMS)
+    by_title = {p["title"]: p for p in default_dashboard["panels"]}
+    assert not any("Pending" in p.get("options", {}).get("content", "") for p in default_dashboard["panels"])
+    sessions = names.counter(sc.METRIC_LLM_SESSIONS)
+    for title in ("Average cost per session by session type", "Calls per session by session type"):
+        expr = by_title[title]["targets"][0]["expr"]
+        # the sessions counter has no provider/model label: it is filtered by the dimensions only
+        assert f"/ sum by (session_name) (increase({sessions}{{" in expr, expr
+        assert "model=~" not in expr.split(sessions)[1], expr
+    savings = [t["expr"] for t in by_title["Cache savings"]["targets"]]
+    saved, premium = (
+        names.counter(m) for m in (sc.METRIC_LLM_COST_CACHE_SAVINGS_USD, sc.METRIC_LLM_COST_CACHE_WRITE_PREMIUM_USD)
+    )
+    assert saved in savings[0] and premium in savings[0] and " - " in savings[0]  # net = savings - premium
+    assert saved in savings[1] and premium in savings[2]
+    guards = {
+        "Per-user budget utilisation (top users)": sc.METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO,
+        "Users over threshold": sc.METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD,
+        "Guard breaches": sc.METRIC_LLM_BUDGET_GUARD_BREACHES,
+        "Guard state errors": sc.METRIC_LLM_BUDGET_GUARD_ERRORS,
+    }
+    families = names.known()
+    for title, metric in guards.items():
+        family = names.families[metric]
+        (sample,) = family.samples
+        assert sample in families and sample in by_title[title]["targets"][0]["expr"], title
+    # the demo runs no guard: those panels are flagged as empty for it, and only those with the overflow one
+    flagged = {p.title for p in dashboard_items(names) if isinstance(p, Panel) and p.empty_for_demo}
+    assert flagged == {*guards, "Label values folded into other"}
 
 
 def test_invalid_dimensions_are_refused_like_the_recorder_does() -> None:

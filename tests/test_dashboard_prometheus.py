@@ -6,7 +6,8 @@ rules (examples/prometheus/rules/). Each panel's PromQL, with Grafana's variable
 (filters = `.*`, `$__range` = 2m, `$__interval` = `$__rate_interval` = 5s), goes through the HTTP
 API: it must parse, and return data unless its panel is documented as empty for the demo. A few
 answers are checked for meaning too: today's spend is positive, the unpriced model is the
-demo's fine-tune, budget burn lists every budget of the file, the peak panels name this hour.
+demo's fine-tune, budget burn lists every budget of the file, the peak panels name this hour,
+sessions and cache savings add up.
 """
 
 from __future__ import annotations
@@ -171,3 +172,15 @@ def test_every_panel_query_parses_and_returns_data(tmp_path: Path, processes: li
     assert all(0 <= v <= 1 for v in values("Cache hit ratio by model").values())
     # The cache-using models of the demo read from the cache.
     assert any(v > 0 for v in values("Cache hit ratio by model").values())
+    # Sessions are counted: a document analysis (8-14 calls in the demo) makes more calls than a quick
+    # query (1 call); increase() extrapolates at the range's edges, so the averages are not exact.
+    per_session = {json.loads(k)["session_name"]: v for k, v in values("Calls per session by session type").items()}
+    assert per_session["document-analysis"] > per_session["quick-query"] > 0, per_session
+    # Caching saved money on the demo's cache reads; the net figure is reads' savings minus the write premium.
+    (saved,) = values("Cache savings", "B").values()
+    (premium,) = values("Cache savings", "C").values()
+    assert saved > 0 and premium >= 0
+    # the three figures evaluated at one instant (the live demo keeps adding to them)
+    net, read, write = (promql_of[("Cache savings", ref)] for ref in "ABC")
+    (difference,) = query_response(port, f"({net}) - (({read}) - ({write}))")["data"]["result"]
+    assert abs(float(difference["value"][1])) < 1e-9

@@ -154,3 +154,81 @@ def test_histogram_counts_and_money_over_many_calls(pricer: Pricer) -> None:
     assert token_counts == [300, 300]
     # a second snapshot sees the same (counts are derived, not moved)
     assert [h.count for _, h in rec.snapshot().request_cost] == [300]
+
+
+def test_each_session_is_counted_once_by_its_first_call_s_dimensions(pricer: Pricer) -> None:
+    rec = Recorder(("feature", "session_name"))
+    for n, (sid, feature) in enumerate([("s1", "chat"), ("s1", "search"), ("s2", "search"), ("", "chat")]):
+        record(
+            rec,
+            pricer,
+            **{"session.id": sid, "llm.session.name": "support", "llm.property.feature": feature},
+            **({"gen_ai.request.model": "unknown-model"} if n == 2 else {}),  # unpriced calls count too
+        )
+    # s1 counted once, labelled by its first call; s2 once; a call without a session id: none
+    assert sorted((labels["feature"], n) for labels, n in rec.snapshot().sessions) == [("chat", 1), ("search", 1)]
+    assert all(set(labels) == {"feature", "session_name"} for labels, _ in rec.snapshot().sessions)
+    text = scrape(rec)
+    assert re.search(r'^llm_sessions_total\{feature="chat",.*session_name="support"\} 1\.0', text, re.M)
+    assert not re.search(r"^llm_sessions_total\{.*(model|provider)=", text, re.M)
+
+
+def test_session_ids_are_kept_in_a_bounded_window(pricer: Pricer) -> None:
+    rec = Recorder(("feature",), max_sessions=1000)
+    call = extract_call({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"})
+    assert call is not None
+    route = rec.route(rec.label_key("openai", "gpt-4o", call))
+
+    def add(session: object) -> None:
+        rec.add(route, ("ok", "no_usage"), None, 0.0, None, None, "", None, session)
+
+    distinct = 200_000
+    for n in range(distinct):
+        add(str(n))
+        assert n % 10_000 or rec.sessions_remembered() <= 1000
+    assert rec.sessions_remembered() <= 1000  # memory stays flat however many sessions there are
+    ((_, counted),) = rec.snapshot().sessions
+    assert counted == distinct  # each new id once
+    add(str(distinct - 1))  # a recent id is remembered: not counted again
+    add(distinct - 2)  # ids are compared as text, whatever their type
+    ((_, same),) = rec.snapshot().sessions
+    assert same == distinct
+    add("0")  # forgotten long ago: counted again (the documented approximation)
+    ((_, again),) = rec.snapshot().sessions
+    assert again == distinct + 1
+    with pytest.raises(ConfigError, match="max_sessions"):
+        Recorder(max_sessions=0)
+
+
+def test_cache_savings_and_write_premium_are_exact_sums_with_the_cost_labels(pricer: Pricer) -> None:
+    rec = Recorder(("feature",))
+    saved = premium = Decimal(0)
+    for n in range(1, 51):
+        attrs = {
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 1000 * n,
+            "gen_ai.usage.output_tokens": 7,
+            "gen_ai.usage.cache_read.input_tokens": 13 * n,
+            "gen_ai.usage.cache_creation.input_tokens": 5 * n if n % 2 else 0,
+            "llm.property.feature": "docs",
+        }
+        call = extract_call(attrs)
+        assert call is not None
+        cost = pricer.price(call.provider, call.model, call.usage)
+        assert cost.cache_savings_usd is not None and cost.cache_write_premium_usd is not None
+        saved += cost.cache_savings_usd
+        premium += cost.cache_write_premium_usd
+        rec.record(call, cost)
+    snap = rec.snapshot()
+    ((cost_labels, _),) = snap.cost_usd
+    assert snap.cache_savings == [(cost_labels, saved)] and snap.cache_write_premium == [(cost_labels, premium)]
+    assert saved > premium > 0
+    text = scrape(rec)
+    value = re.search(r'^llm_cost_cache_savings_usd_total\{.*feature="docs".*\} (\S+)', text, re.M)
+    assert value is not None and float(value.group(1)) == float(saved)
+    assert re.search(r"^llm_cost_cache_write_premium_usd_total\{.*provider=\"anthropic\".*\}", text, re.M)
+    # a call without cache tokens adds no savings series
+    plain = Recorder()
+    record(plain, pricer)
+    assert plain.snapshot().cache_savings == [] and "llm_cost_cache_savings_usd_total" not in scrape(plain)

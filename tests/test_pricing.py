@@ -198,6 +198,9 @@ def test_billing_option_multipliers(pricer: Pricer, options: PriceOptions | None
     base = pricer.price("openai", "tiered-x", usage)
     scaled = pricer.price("openai", "tiered-x", usage, options=options)
     assert base.total_usd is not None and scaled.total_usd == base.total_usd * factor
+    # the savings are at the prices the call was billed at: scaled alike
+    assert base.cache_savings_usd == 2000 * (D("1.25") - D("0.125")) / 10**6
+    assert scaled.cache_savings_usd == base.cache_savings_usd * factor and scaled.cache_write_premium_usd == 0
 
 
 def test_service_tier_with_its_own_prices(pricer: Pricer) -> None:
@@ -206,6 +209,41 @@ def test_service_tier_with_its_own_prices(pricer: Pricer) -> None:
     assert cost.input_usd == 8000 * D("2.50") / 10**6
     assert cost.cache_read_usd == 2000 * D("0.25") / 10**6
     assert cost.output_usd == 1000 * D(20) / 10**6
+    assert cost.cache_savings_usd == 2000 * (D("2.50") - D("0.25")) / 10**6  # the tier's own prices
+
+
+def test_cache_savings_are_reads_below_input_and_the_write_premium_apart(pricer: Pricer) -> None:
+    usage = Usage(10_000, 100, cache_read_tokens=1000, cache_write_tokens=3000, cache_write_1h_tokens=1000)
+    cost = pricer.price("anthropic", "claude-sonnet-4-5", usage)
+    found = pricer.match("anthropic", "claude-sonnet-4-5")
+    assert found is not None
+    p = found.entry.prices_at(None)
+    assert p.cache_read < p.input < p.cache_write < p.cache_write_1h  # Anthropic's: writes cost more than input
+    assert cost.cache_savings_usd == 1000 * (p.input - p.cache_read)
+    assert cost.cache_write_premium_usd == 2000 * (p.cache_write - p.input) + 1000 * (p.cache_write_1h - p.input)
+    # net: what the cached tokens would have cost as plain input, minus what they cost
+    uncached = (usage.cache_read_tokens + usage.cache_write_tokens) * p.input
+    assert cost.cache_read_usd is not None and cost.cache_write_usd is not None
+    net = uncached - cost.cache_read_usd - cost.cache_write_usd
+    assert cost.cache_savings_usd - cost.cache_write_premium_usd == net
+    # savings are not a component of the total
+    assert "cache_savings_usd" not in cost.breakdown() and cost.total_usd == sum(cost.breakdown().values())
+
+
+def test_cache_savings_at_the_long_context_tier_and_none_without_cache(pricer: Pricer) -> None:
+    found = pricer.match("openai", "gpt-5.4")
+    assert found is not None
+    prices = found.entry.prices_at(None)
+    assert prices.tiers
+    tier = prices.tiers[0]
+    big = Usage(tier.above_input_tokens + 1000, 10, cache_read_tokens=5000)
+    cost = pricer.price("openai", "gpt-5.4", big)
+    assert cost.tier_above == tier.above_input_tokens
+    assert cost.cache_savings_usd == 5000 * (tier.input - tier.cache_read) != 5000 * (prices.input - prices.cache_read)
+    plain = pricer.price("openai", "gpt-5.4", Usage(1000, 10))
+    assert plain.cache_savings_usd is None and plain.cache_write_premium_usd is None
+    unpriced = pricer.price("openai", "no-such-model", Usage(1000, 10, cache_read_tokens=10))
+    assert unpriced.cache_savings_usd is None
 
 
 def test_inconsistent_modal_usage_is_refused(pricer: Pricer) -> None:
@@ -240,7 +278,7 @@ def test_memoised_rates_give_the_general_arithmetic_digit_for_digit(pricer: Pric
     # arithmetic (compute_cost, then the components summed in order) is the reference, compared
     # by value and by digits (str), as the CLI prints them. Their floats are float() of the Decimals.
     from otel_llmcost.pricing import compute_cost, default_catalog
-    from otel_llmcost.pricing.compute import price_usage, rates_of
+    from otel_llmcost.pricing.compute import cache_savings, price_usage, rates_of
 
     catalog = pricer.catalog if catalog_name == "test" else default_catalog()
     usages = _usages()
@@ -257,6 +295,7 @@ def test_memoised_rates_give_the_general_arithmetic_digit_for_digit(pricer: Pric
                     usage.cache_write_1h_tokens, usage.reasoning_tokens,
                 )  # fmt: skip
                 assert counted[:7] == got and list(map(str, counted[:7])) == list(map(str, got))
+                assert counted[8] == cache_savings(period.prices, usage), (entry.model_id, usage)
                 if counted[7] is not None:
                     assert counted[7] == tuple(float(x) for x in got[:6]), (entry.model_id, usage)
                     floats += 1
@@ -290,5 +329,7 @@ def test_price_counts_is_price_for_whole_counts(pricer: Pricer) -> None:
                     cost.tier_above,
                 )
                 assert priced[:7] == amounts and list(map(str, priced[:7])) == list(map(str, amounts))
+                saved = cost.cache_savings_usd, cost.cache_write_premium_usd
+                assert priced[8] == (None if saved == (None, None) else saved)
     assert pricer.price_counts(pricer.resolve("openai", "no-such-model"), (1, 1, 0, 0, 0, 0), None) is None
     assert pricer.price_counts(pricer.resolve("openai", "gpt-4o"), (-1, 1, 0, 0, 0, 0), None) is None

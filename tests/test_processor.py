@@ -276,6 +276,34 @@ def _variants() -> list[tuple[dict, bool]]:  # type: ignore[type-arg]
         {**base, "gen_ai.system": "openai"},  # another convention's name too
         {k: v for k, v in base.items() if k != "gen_ai.provider.name"} | {"gen_ai.system": "openai"},
         {**base, "gen_ai.conversation.id": "c-1", "session.id": "s-1", "user.id": "u-1"},
+        # sessions (llm_sessions_total): any path, ids of any type, the conversation id as a fallback
+        {**base, "session.id": "s-2", "llm.property.feature": "search"},
+        {**base, "session.id": "s-2", "llm.property.feature": "other"},  # counted once, by its first call
+        {**base, "session.id": 42, "gen_ai.request.model": "gpt-nope"},
+        {**base, "session.id": "", "gen_ai.conversation.id": "c-2"},
+        {**base, "gen_ai.system": "openai", "gen_ai.conversation.id": "c-3"},
+        {**base, "gen_ai.usage.input_tokens": "10", "session.id": "s-4"},
+        # cache savings and write premium (llm_cost_cache_*): reads, 5-minute and 1-hour writes, a tier
+        {
+            **base,
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.cache_read.input_tokens": 300,
+            "gen_ai.usage.cache_creation.input_tokens": 200,
+            "llm.usage.cache_creation_1h.input_tokens": 50,
+        },
+        {
+            **base,
+            "gen_ai.request.model": "gpt-5.4",
+            "gen_ai.usage.input_tokens": 300_000,
+            "gen_ai.usage.cache_read.input_tokens": 250_000,
+        },
+        {
+            **base,
+            "openai.request.service_tier": "priority",
+            "gen_ai.request.model": "tiered-x",
+            "gen_ai.usage.cache_read.input_tokens": 100,
+        },
         {**base, "gen_ai.conversation.id": "c-1", "error.type": ""},
         {**base, "error.type": ""},
         {**base, "error.type": "timeout"},
@@ -336,6 +364,10 @@ def test_fast_path_gives_what_the_general_path_gives(pricer) -> None:  # type: i
         assert fast.processor._fast is not None and fast.processor._fast._plans  # the fast path was used
         assert _snapshot(fast) == _snapshot(general)
         assert fast.recorder.total_cost() == general.recorder.total_cost() > 0
+        snap = fast.recorder.snapshot()
+        assert snap.cache_savings and snap.cache_write_premium  # compared above, and not empty
+        # s-1, c-1, s-2, 42, c-2, c-3, s-4: each once, in both rounds together
+        assert sum(n for _, n in snap.sessions) == 7
     finally:
         fast.close()
         general.close()

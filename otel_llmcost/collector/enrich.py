@@ -24,7 +24,7 @@ from .._spans import add_amount_attributes, amount_floats, cost_attributes
 from ..calls import ATTRIBUTES_READ, NOT_PLAIN_NAMES, PLAIN_TOKEN_NAMES, extract_call, is_priced
 from ..metrics import Recorder
 from ..pricing import STATUS_INVALID, STATUS_PRICED, Pricer
-from ..processor import FastPath, price_call
+from ..processor import FastPath, price_call, session_of
 
 __all__ = ["Deduplicator", "EnrichStats", "enrich"]
 
@@ -185,10 +185,11 @@ def _append(span: Any, values: dict[str, Any]) -> None:
 # How _span_attributes reads each name pricing reads: whether it is a gen_ai.*/llm.* name, whether
 # its value is usually an int (read first as one: one step instead of asking which type it is; a
 # value of another type, a count as a string..., is read fully), whether nothing in the collector
-# uses its value (ids: only their presence matters to extract_call).
+# uses its value (user ids, session path: only their presence matters to extract_call; session ids
+# are read: the recorder counts sessions).
 _LLM, _AS_INT, _UNUSED = 1, 2, 4
 _INT_NAMES = frozenset(PLAIN_TOKEN_NAMES) | NOT_PLAIN_NAMES
-_UNUSED_VALUES = frozenset({sc.SESSION_ID, sc.GEN_AI_CONVERSATION_ID, sc.USER_ID, sc.ENDUSER_ID, sc.LLM_SESSION_PATH})
+_UNUSED_VALUES = frozenset({sc.USER_ID, sc.ENDUSER_ID, sc.LLM_SESSION_PATH})
 _PROPERTY_LEN = len(_PROPERTY_PREFIX)
 
 
@@ -299,7 +300,7 @@ def enrich(
                         amounts = priced[7] or amount_floats(*priced[:6])
                     else:
                         duration = (end - start) / 1e9 if start and end >= start else None
-                        amounts = fast.record(plan, counts, priced, duration, error)
+                        amounts = fast.record(plan, counts, priced, duration, error, session_of(attrs))
                     _append_amounts(span, fast.version, amounts, plan.model_id, plan.provider)
                     continue
                 call = extract_call(attrs, property_keys=dims)

@@ -5,19 +5,25 @@ for counters, ``_seconds`` for durations, dots to underscores), a probe feeds a 
 :class:`~otel_llmcost.metrics.Recorder` with a few calls of every kind (priced, failed, folded
 into ``other``, skipped) and reads what a :class:`~otel_llmcost.export.PrometheusCostMetricReader`
 exposes. What it exposes is exactly what ``/metrics`` carries, so a name the dashboard uses is
-known if and only if the application emits it. The budget rules' series (spend recording rule,
-limits) are added from :mod:`otel_llmcost.budgets`, which generates them.
+known if and only if the application emits it. The spend guard's series come the same way: the
+probe runs a real :class:`~otel_llmcost.budgets.guard.Guard` (a per-user budget overspent, a
+breach, a state failure) whose series the reader adds. The budget rules' series (spend recording
+rule, limits) are added from :mod:`otel_llmcost.budgets`, which generates them.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .. import semconv as sc
+from ..budgets import state as guard_state
 from ..budgets._promql import SPEND_RECORD
+from ..budgets.guard import Guard
+from ..budgets.limits import GuardBudget
 from ..budgets.spec import LABEL_BUDGET, LABEL_WINDOW, METRIC_BUDGET_LIMIT_USD
 
 __all__ = ["LABEL_PER", "DashboardError", "Family", "MetricNames", "label_name", "probe_names"]
@@ -112,6 +118,34 @@ def _otel_name(family_name: str, unit: str, otel_names: Sequence[str]) -> str | 
     return None
 
 
+class _ProbeState(guard_state.MemoryState):
+    """The guard's memory, which can be made to fail (for the probe's guard error)."""
+
+    broken = False
+
+    def admit(self, checks: Sequence[guard_state.Check]) -> tuple[bool, list[guard_state.Seen]]:
+        if self.broken:
+            raise OSError("probe: the guard state is unreachable")
+        return super().admit(checks)
+
+
+def _probe_guard(user: str) -> Guard:
+    """A guard that has every series: a per-user budget overspent by *user*, a breach, a state error."""
+    state = _ProbeState()
+    guard = Guard([GuardBudget("probe", "1d", Decimal(1), per_user=True, action="log")], state=state, expose_above=0)
+    quiet = logging.getLogger("otel_llmcost.budgets")  # the guard's log: the breach and the failure are made up
+    was = quiet.disabled
+    quiet.disabled = True
+    try:
+        guard.admit(user=user).settle(Decimal(2))
+        guard.admit(user=user)  # a breach (action log: counted, allowed)
+        state.broken = True
+        guard.admit(user=user)  # a state error (failure policy open: counted, allowed)
+    finally:
+        quiet.disabled = was
+    return guard
+
+
 def probe_names(dimensions: Sequence[str]) -> MetricNames:
     """Return what the export path exposes for a recorder with *dimensions*.
 
@@ -129,8 +163,9 @@ def probe_names(dimensions: Sequence[str]) -> MetricNames:
     dims = tuple(dimensions)
     recorder = Recorder(dims, max_values_per_dimension=1, max_models=1)  # a cap of 1: the 2nd call overflows
     registry = CollectorRegistry(auto_describe=False)
+    guard = _probe_guard("probe-user")
     meter_provider = cost_meter_provider(
-        [PrometheusCostMetricReader(recorder, registry=registry)], catalog_version=lambda: "probe"
+        [PrometheusCostMetricReader(recorder, registry=registry, guard=guard)], catalog_version=lambda: "probe"
     )
     try:
         usage = Usage(input_tokens=10, output_tokens=5, cache_read_tokens=2, cache_write_tokens=2, reasoning_tokens=1)
@@ -146,7 +181,14 @@ def probe_names(dimensions: Sequence[str]) -> MetricNames:
                 user_id="probe-user",
                 properties={dim: f"probe-{n}" for dim in dims},
             )
-            cost = Cost(status=sc.LLM_COST_STATUS_PRICED, total_usd=Decimal("0.001"), provider="probe", model=model)
+            cost = Cost(
+                status=sc.LLM_COST_STATUS_PRICED,
+                total_usd=Decimal("0.001"),
+                provider="probe",
+                model=model,
+                cache_savings_usd=Decimal("0.0001"),
+                cache_write_premium_usd=Decimal("0.00005"),
+            )
             recorder.record(call, cost, duration_s=0.5, error=n == 1)
         recorder.record_skip("probe")
         otel_names = [v for k, v in vars(sc).items() if k.startswith("METRIC_") and not k.endswith("_UNIT")]

@@ -12,7 +12,7 @@ from .. import semconv as sc
 from ._grafana import Panel, Query, Row
 from ._names import MetricNames, label_name
 from ._panels_usage import usage_panels
-from ._query import ENVIRONMENT, FEATURE, FILTER_DIMENSIONS, SESSION_NAME, Names, filter_variables, inc, pending
+from ._query import ENVIRONMENT, FEATURE, FILTER_DIMENSIONS, SESSION_NAME, Names, filter_variables, inc
 
 __all__ = ["ENVIRONMENT", "FEATURE", "FILTER_DIMENSIONS", "SESSION_NAME", "dashboard_items", "filter_variables"]
 
@@ -147,12 +147,9 @@ def _sessions(n: Names) -> list[Panel | Row]:
     per = f"sum by ({SESSION_NAME})"
     cost = f"{per} ({inc(n.cost + n.f())})"
     calls = f"{per} ({inc(n.requests + n.f())})"
-    how = (
-        "It would count each session once (its first call, by `session.id`), labelled with the "
-        "configured dimensions, so that cost / sessions and calls / sessions per `session_name` "
-        "are exact over any range."
-    )
-    panels: list[Panel | Row] = [
+    # llm_sessions_total has the dimensions only (no provider, model): only their filters apply.
+    sessions = f"{per} ({inc(n.sessions + n.f(only=FILTER_DIMENSIONS))})"
+    return [
         Row("Sessions"),
         Panel(
             "Spend by session type",
@@ -179,38 +176,34 @@ def _sessions(n: Names) -> list[Panel | Row]:
             width=8,
             needs=(SESSION_NAME,),
         ),
+        Panel(
+            "Average cost per session by session type",
+            "What does one session of each kind cost on average? (spend / sessions started in the range;"
+            " a session is counted once per process, at its first call)",
+            "bargauge",
+            (Query(f"{cost} / {sessions}", "{{session_name}}", instant=True),),
+            width=8,
+            needs=(SESSION_NAME,),
+        ),
+        Panel(
+            "Calls per session by session type",
+            "How many LLM calls does one session of each kind make on average?",
+            "bargauge",
+            (Query(f"{calls} / {sessions}", "{{session_name}}", instant=True),),
+            unit="short",
+            width=8,
+            needs=(SESSION_NAME,),
+        ),
+        Panel(
+            "Sessions by session type",
+            "How many sessions of each kind started in the selected range?",
+            "bargauge",
+            (Query(sessions, "{{session_name}}", instant=True),),
+            unit="short",
+            width=8,
+            needs=(SESSION_NAME,),
+        ),
     ]
-    if n.sessions is not None:
-        sessions = f"{per} ({inc(n.sessions + n.f(only=(*FILTER_DIMENSIONS, SESSION_NAME)))})"
-        panels += [
-            Panel(
-                "Average cost per session by session type",
-                "What does one session of each kind cost on average?",
-                "bargauge",
-                (Query(f"{cost} / {sessions}", "{{session_name}}", instant=True),),
-                needs=(SESSION_NAME,),
-            ),
-            Panel(
-                "Calls per session by session type",
-                "How many LLM calls does one session of each kind make on average?",
-                "bargauge",
-                (Query(f"{calls} / {sessions}", "{{session_name}}", instant=True),),
-                unit="short",
-                needs=(SESSION_NAME,),
-            ),
-        ]
-    else:
-        panels.append(
-            Panel(
-                "Average cost and calls per session by session type",
-                "What does one session of each kind cost, and how many calls does it make? (pending a session counter)",
-                "text",
-                text=pending("the per-session average", "llm_sessions_total", how),
-                width=24,
-                height=5,
-            )
-        )
-    return panels
 
 
 def dashboard_items(names: MetricNames) -> list[Panel | Row]:

@@ -1,4 +1,4 @@
-"""Dashboard panels on usage: tokens and caching, peaks, data quality, budgets, errors and latency."""
+"""Dashboard panels on usage: tokens and caching, peaks, data quality, budgets and guards, errors, latency."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from ..budgets._promql import SPEND_RECORD
 from ..budgets.spec import DEFAULT_THRESHOLDS, LABEL_BUDGET, LABEL_WINDOW, METRIC_BUDGET_LIMIT_USD
 from ._grafana import Panel, Query, Row
 from ._names import label_name
-from ._query import Names, inc, pending
+from ._query import Names, inc
 
 __all__ = ["usage_panels"]
 
 _HOURS = "hour"  # labels made by count_values() in the peak-usage panels
 _DAYS = "day"
 _WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")  # day_of_week(): 0 is Sunday
+_NO_GUARD = "the demo runs no spend guard (configure(budgets=...) with a budget that has an action)"
 
 
 def _peak(n: Names, label: str, function: str) -> str:
@@ -68,33 +69,36 @@ def _tokens(n: Names) -> list[Panel | Row]:
             defaults={"min": 0, "max": 1},
         ),
     ]
-    if n.savings is not None:
-        panels.append(
-            Panel(
-                "Cache savings",
-                "How much did prompt caching save, versus paying the full input price for the cached tokens?",
-                "stat",
-                (Query(f"sum({inc(n.savings + n.f())})", "saved", instant=True),),
-                width=24,
-                height=5,
-            )
-        )
-    else:
-        how = (
-            "Savings are the cache-read tokens times (input price - cache-read price) of their model, "
-            "which only the pricer knows at the time of the call; Prometheus has the token counts but "
-            "not the prices. The cache hit ratio above shows how much caching is used meanwhile."
-        )
-        panels.append(
-            Panel(
-                "Cache savings",
-                "How much did prompt caching save? (pending a savings counter)",
-                "text",
-                text=pending("cache savings in USD", "llm_cost_cache_savings_usd_total", how),
-                width=24,
-                height=5,
-            )
-        )
+    saved = f"sum({inc(n.savings + n.f())})"
+    premium = f"sum({inc(n.premium + n.f())})"
+    by = f"sum by ({sc.PROVIDER}, {sc.MODEL})"
+    read_by = f"{by} ({inc(n.savings + n.f(), '$__interval')})"
+    write_by = f"{by} ({inc(n.premium + n.f(), '$__interval')})"
+    # a model may have cache reads and no writes in a step, or the reverse: each side defaults to 0
+    net_by_model = f"({read_by} or 0 * {write_by}) - ({write_by} or 0 * {read_by})"
+    panels += [
+        Panel(
+            "Cache savings",
+            "How much did prompt caching save, net: cache reads billed below the input price, minus the premium"
+            " cache writes cost above it (Anthropic: 1.25x or 2x the input price)?",
+            "stat",
+            (
+                Query(f"({saved} or vector(0)) - ({premium} or vector(0))", "net saved", instant=True),
+                Query(saved, "saved on cache reads", instant=True),
+                Query(premium, "cache-write premium", instant=True),
+            ),
+            width=8,
+            options={"textMode": "value_and_name"},
+        ),
+        Panel(
+            "Net cache savings by model",
+            "Which models does caching save money on, net of the cache-write premium, over time?",
+            "timeseries",
+            (Query(net_by_model, "{{provider}} {{model}}"),),
+            width=16,
+            interval="5m",
+        ),
+    ]
     return panels
 
 
@@ -195,6 +199,68 @@ def _budgets() -> list[Panel | Row]:
     ]
 
 
+def _guards(n: Names) -> list[Panel | Row]:
+    budget, user = sc.BUDGET, sc.USER
+    return [
+        Row("Guards"),
+        Panel(
+            "Per-user budget utilisation (top users)",
+            "Which users are closest to their per-user budget (spend / limit in the window; the guard exposes only"
+            " users above a share of it, and a capped number)?",
+            "bargauge",
+            (
+                Query(
+                    f"topk(10, max by ({budget}, {user}) ({n.user_utilization}))", "{{budget}} {{user}}", instant=True
+                ),
+            ),
+            unit="percentunit",
+            width=8,
+            defaults={"min": 0, "max": 1},
+            empty_for_demo=_NO_GUARD,
+        ),
+        Panel(
+            "Users over threshold",
+            "How many users of each per-user budget are over each threshold of it now (summed over processes)?",
+            "bargauge",
+            (
+                Query(
+                    f"sum by ({budget}, {sc.THRESHOLD}) ({n.users_over})",
+                    "{{budget}} over {{threshold}}",
+                    instant=True,
+                ),
+            ),
+            unit="short",
+            width=8,
+            empty_for_demo=_NO_GUARD,
+        ),
+        Panel(
+            "Guard breaches",
+            "How often did the guard find a budget or rate limit breached (raise: refused, log: allowed)?",
+            "bargauge",
+            (Query(f"sum by ({budget}, {sc.ACTION}) ({inc(n.breaches)})", "{{budget}} ({{action}})", instant=True),),
+            unit="short",
+            width=8,
+            empty_for_demo=_NO_GUARD,
+        ),
+        Panel(
+            "Guard state errors",
+            "Could the guard not reach its state (Redis...)? Calls then went ahead unguarded (policy open) or were"
+            " refused (closed).",
+            "timeseries",
+            (
+                Query(
+                    f"sum by ({sc.POLICY}, {sc.REASON}) ({inc(n.guard_errors, '$__interval')})", "{{policy}} {{reason}}"
+                ),
+            ),
+            unit="short",
+            width=24,
+            height=6,
+            interval="5m",
+            empty_for_demo=_NO_GUARD,
+        ),
+    ]
+
+
 def _peaks(n: Names) -> list[Panel | Row]:
     weekday_names = {str(i): {"text": day, "index": i} for i, day in enumerate(_WEEKDAYS)}
     return [
@@ -265,5 +331,5 @@ def _reliability(n: Names) -> list[Panel | Row]:
 
 
 def usage_panels(n: Names) -> list[Panel | Row]:
-    """Return the rows and panels on tokens, peaks, data quality, budgets, errors and latency."""
-    return [*_tokens(n), *_peaks(n), *_quality(n), *_budgets(), *_reliability(n)]
+    """Return the rows and panels on tokens, peaks, data quality, budgets and guards, errors and latency."""
+    return [*_tokens(n), *_peaks(n), *_quality(n), *_budgets(), *_guards(n), *_reliability(n)]

@@ -9,13 +9,10 @@ __all__ = [
     "ENVIRONMENT",
     "FEATURE",
     "FILTER_DIMENSIONS",
-    "METRIC_CACHE_SAVINGS",
-    "METRIC_SESSIONS",
     "SESSION_NAME",
     "Names",
     "filter_variables",
     "inc",
-    "pending",
 ]
 
 # The conventional dimensions (the default of OTEL_LLMCOST_DIMENSIONS; a test keeps them equal):
@@ -24,11 +21,6 @@ ENVIRONMENT = "environment"
 FEATURE = "feature"
 SESSION_NAME = "session_name"
 FILTER_DIMENSIONS = (ENVIRONMENT, FEATURE)
-
-# Metrics the recorder does not export yet. Their panels fill in by themselves once it does (the
-# generator probes the recorder), until then each is a text panel saying what is missing.
-METRIC_SESSIONS: str | None = getattr(sc, "METRIC_LLM_SESSIONS", None)
-METRIC_CACHE_SAVINGS: str | None = getattr(sc, "METRIC_LLM_COST_CACHE_SAVINGS_USD", None)
 
 
 def filter_variables(dimensions: tuple[str, ...]) -> tuple[str, ...]:
@@ -48,13 +40,14 @@ class Names:
         self.skipped = names.counter(sc.METRIC_LLM_COST_SPANS_SKIPPED)
         self.overflow = names.counter(sc.METRIC_LLM_COST_DIMENSION_OVERFLOW)
         self.catalog = names.gauge(sc.METRIC_LLM_COST_CATALOG_INFO)
-        self.sessions = self._optional(names, METRIC_SESSIONS)
-        self.savings = self._optional(names, METRIC_CACHE_SAVINGS)
+        self.sessions = names.counter(sc.METRIC_LLM_SESSIONS)
+        self.savings = names.counter(sc.METRIC_LLM_COST_CACHE_SAVINGS_USD)
+        self.premium = names.counter(sc.METRIC_LLM_COST_CACHE_WRITE_PREMIUM_USD)
+        self.user_utilization = names.gauge(sc.METRIC_LLM_BUDGET_USER_UTILIZATION_RATIO)
+        self.users_over = names.gauge(sc.METRIC_LLM_BUDGET_USERS_OVER_THRESHOLD)
+        self.breaches = names.counter(sc.METRIC_LLM_BUDGET_GUARD_BREACHES)
+        self.guard_errors = names.counter(sc.METRIC_LLM_BUDGET_GUARD_ERRORS)
         self.filters = filter_variables(names.dimensions)
-
-    @staticmethod
-    def _optional(names: MetricNames, otel_name: str | None) -> str | None:
-        return names.counter(otel_name) if otel_name is not None and names.exposes(otel_name) else None
 
     def f(self, *extra: str, only: tuple[str, ...] | None = None) -> str:
         """Label matchers of the template variables (all, or *only* those), plus *extra* matchers."""
@@ -65,12 +58,3 @@ class Names:
 def inc(series: str, window: str = "$__range") -> str:
     """``increase(series[window])``; the window defaults to the dashboard's range."""
     return f"increase({series}[{window}])"
-
-
-def pending(what: str, metric: str, how: str) -> str:
-    """The Markdown of a panel waiting for a metric the recorder does not export yet."""
-    return (
-        f"### Pending: {what} needs the `{metric}` metric\n\n"
-        f"The recorder does not export it yet. {how}\n\n"
-        "Regenerate the dashboard (`otel-llmcost dashboard`) once it does: this panel then fills in."
-    )

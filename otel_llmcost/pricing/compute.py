@@ -20,9 +20,11 @@ __all__ = [
     "STATUS_PRICED",
     "STATUS_PROVIDER_REPORTED",
     "STATUS_UNPRICED",
+    "CacheSavings",
     "Cost",
     "Rates",
     "Usage",
+    "cache_savings",
     "compute_cost",
     "price_usage",
     "rates_of",
@@ -89,6 +91,9 @@ class Cost:
         tier_above: the long-context threshold applied, if any.
         reason: why the call was not priced, in words.
         reason_code: a short code for ``reason`` (``unknown_model``, ``negative_tokens``...).
+        cache_savings_usd: what prompt caching saved (see :func:`cache_savings`); ``None`` when
+            the call has no cache tokens or is not priced from the catalog. Not a component of the total.
+        cache_write_premium_usd: what its cache writes cost above the input price (same rules).
     """
 
     status: str
@@ -104,6 +109,8 @@ class Cost:
     tier_above: int | None = None
     reason: str | None = None
     reason_code: str | None = None
+    cache_savings_usd: Decimal | None = None
+    cache_write_premium_usd: Decimal | None = None
 
     def breakdown(self) -> dict[str, Decimal]:
         """Return the non-total components that are set, by name."""
@@ -122,17 +129,7 @@ def compute_cost(
     Returns:
         ``(input, output, cache_read, cache_write, request, tier_above)`` in USD.
     """
-    p_in, p_out, p_cr, p_cw, p_cw1h, p_rs = (
-        prices.input, prices.output, prices.cache_read, prices.cache_write, prices.cache_write_1h, prices.reasoning,
-    )  # fmt: skip
-    tier_above = None
-    if prices.tiers:
-        for tier in prices.tiers:
-            if usage.input_tokens > tier.above_input_tokens:
-                p_in, p_out, p_cr, p_cw, p_cw1h, p_rs = (
-                    tier.input, tier.output, tier.cache_read, tier.cache_write, tier.cache_write_1h, tier.reasoning,
-                )  # fmt: skip
-                tier_above = tier.above_input_tokens
+    (p_in, p_out, p_cr, p_cw, p_cw1h, p_rs), tier_above = _tier_prices(prices, usage.input_tokens)
     if prices.extras is not None or options is not None:
         return _compute_extended(
             prices, usage, options or _NO_OPTIONS, (p_in, p_out, p_cr, p_cw, p_cw1h, p_rs), tier_above
@@ -178,9 +175,12 @@ _ONE = Decimal(1)
 _TOKEN_PRICE_NAMES = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
 _PLAIN_MAX = 4096
 _EXACT_FLOAT = 2**53  # integers below it are exact doubles
-PricedCounts = tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, int | None, tuple[float, ...] | None]
-"""Total, input, output, cache read, cache write, request (USD), the tier applied, and the same
-amounts as floats when they were known cheaply (``None`` otherwise)."""
+PricedCounts = tuple[
+    Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, int | None, tuple[float, ...] | None, "CacheSavings | None"
+]
+"""Total, input, output, cache read, cache write, request (USD), the tier applied, the same
+amounts as floats when they were known cheaply (``None`` otherwise), and the cache savings and
+write premium (:func:`cache_savings`; ``None`` without cache tokens)."""
 
 
 class _ZeroTerms:
@@ -214,15 +214,72 @@ class _ZeroTerms:
         self.request = request_usd
 
 
-def _compute_extended(
-    prices: Prices,
-    usage: Usage,
-    options: PriceOptions,
-    token_prices: tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal],
-    tier_above: int | None,
-) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int | None]:
-    """The schema-v2 path: audio and image tokens, per-unit fees, batch, service tier, region."""
-    ex = prices.extras or Extras()
+CacheSavings = tuple[Decimal, Decimal]
+"""``(savings, premium)`` of a call's cache tokens, in USD, both >= 0 (see :func:`cache_savings`)."""
+
+
+def _split(read: Decimal, write: Decimal, write_1h: Decimal) -> CacheSavings:
+    """Sort the cache deltas (input price - cache price, x tokens) into savings and premium."""
+    savings = premium = _ZERO
+    for delta in (read, write, write_1h):
+        if delta > 0:
+            savings += delta
+        elif delta < 0:
+            premium -= delta
+    return savings, premium
+
+
+def cache_savings(prices: Prices, usage: Usage, options: PriceOptions | None = None) -> CacheSavings | None:
+    """Return what caching saved on *usage*, and what its cache writes cost above the input price.
+
+    Each cached token is compared with the input price it would have had uncached, at the prices
+    :func:`compute_cost` uses for the call (its long-context tier, service tier, batch and region):
+    a cache read saves ``input - cache_read`` per token; a cache write (5-minute or 1-hour) usually
+    costs more than input (Anthropic: 1.25x and 2x), ``cache_write - input`` per token, the premium.
+    A delta of the other sign goes to the other figure, so both are >= 0 (counters) and the net
+    saving is exactly ``savings - premium``.
+
+    Returns:
+        ``(savings, premium)`` in USD, or ``None`` when the call has no cache tokens.
+    """
+    cache_read, cache_write = usage.cache_read_tokens, usage.cache_write_tokens
+    if not (cache_read or cache_write):
+        return None
+    token_prices = _tier_prices(prices, usage.input_tokens)[0]
+    scale = _ONE
+    if options is not None and prices.extras is not None:
+        token_prices, scale = _option_prices(prices.extras, options, token_prices)
+    p_in, _, p_cr, p_cw, p_cw1h, _ = token_prices
+    one_hour = usage.cache_write_1h_tokens
+    read, write, write_1h = (
+        cache_read * (p_in - p_cr),
+        (cache_write - one_hour) * (p_in - p_cw),
+        one_hour * (p_in - p_cw1h),
+    )
+    if scale != _ONE:
+        read, write, write_1h = read * scale, write * scale, write_1h * scale
+    return _split(read, write, write_1h)
+
+
+def _tier_prices(prices: Prices, input_tokens: int) -> tuple[tuple[Decimal, ...], int | None]:
+    """The token prices of a call of *input_tokens* (past a threshold, the tier's) and the threshold."""
+    token_prices = (
+        prices.input, prices.output, prices.cache_read, prices.cache_write, prices.cache_write_1h, prices.reasoning,
+    )  # fmt: skip
+    tier_above = None
+    for tier in prices.tiers or ():
+        if input_tokens > tier.above_input_tokens:
+            token_prices = (
+                tier.input, tier.output, tier.cache_read, tier.cache_write, tier.cache_write_1h, tier.reasoning,
+            )  # fmt: skip
+            tier_above = tier.above_input_tokens
+    return token_prices, tier_above
+
+
+def _option_prices(
+    ex: Extras, options: PriceOptions, token_prices: tuple[Decimal, ...]
+) -> tuple[tuple[Decimal, ...], Decimal]:
+    """The token prices under a service tier with its own prices, and the multiplier of the options."""
     scale = _ONE
     current = dict(zip(_TOKEN_PRICE_NAMES, token_prices, strict=True))
     tier = ex.service_tiers.get(options.service_tier) if options.service_tier else None
@@ -234,7 +291,19 @@ def _compute_extended(
         scale *= ex.batch
     if options.region and options.region in ex.regions:
         scale *= ex.regions[options.region]
-    p_in, p_out, p_cr, p_cw, p_cw1h, p_rs = (current[name] for name in _TOKEN_PRICE_NAMES)
+    return tuple(current[name] for name in _TOKEN_PRICE_NAMES), scale
+
+
+def _compute_extended(
+    prices: Prices,
+    usage: Usage,
+    options: PriceOptions,
+    token_prices: tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal],
+    tier_above: int | None,
+) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, int | None]:
+    """The schema-v2 path: audio and image tokens, per-unit fees, batch, service tier, region."""
+    ex = prices.extras or Extras()
+    (p_in, p_out, p_cr, p_cw, p_cw1h, p_rs), scale = _option_prices(ex, options, token_prices)
     cache_read, cache_write = usage.cache_read_tokens, usage.cache_write_tokens
     audio_in = usage.audio_input_tokens
     uncached_text = usage.input_tokens - cache_read - cache_write - audio_in
@@ -279,9 +348,9 @@ class Rates:
 
     __slots__ = (
         "cache_read", "cache_write", "cache_write_1h", "extended", "input", "input_units", "no_cache", "output",
-        "output_units", "prices", "reasoning", "request", "request_float", "scale", "tail_units", "tier_above",
-        "usual_input", "usual_output", "usual_tail", "zero_cache_read", "zero_cache_write", "zero_input",
-        "zero_output", "zero_output_modal",
+        "output_units", "prices", "reasoning", "request", "request_float", "saved_read", "saved_write",
+        "saved_write_1h", "scale", "tail_units", "tier_above", "usual_input", "usual_output", "usual_tail",
+        "zero_cache_read", "zero_cache_write", "zero_input", "zero_output", "zero_output_modal",
     )  # fmt: skip
 
     def __init__(self, prices: Prices, token_prices: tuple[Decimal, ...], tier_above: int | None) -> None:
@@ -289,6 +358,10 @@ class Rates:
         self.prices = prices
         self.tier_above = tier_above
         self.input, self.output, self.cache_read, self.cache_write, self.cache_write_1h, self.reasoning = token_prices
+        # what one cached token saves against the input price (cache_savings(), per token)
+        self.saved_read = self.input - self.cache_read
+        self.saved_write = self.input - self.cache_write
+        self.saved_write_1h = self.input - self.cache_write_1h
         ex = prices.extras
         self.extended = ex is not None
         if ex is not None:
@@ -349,8 +422,9 @@ class Rates:
         """:meth:`price` of the token counts of a :class:`Usage` (in its order), with the amounts as floats.
 
         Returns:
-            ``(total, input, output, cache_read, cache_write, request, tier_above, floats)``;
-            *floats* is ``float()`` of the first six when it is known cheaply, else ``None``.
+            ``(total, input, output, cache_read, cache_write, request, tier_above, floats, saved)``;
+            *floats* is ``float()`` of the first six when it is known cheaply, else ``None``;
+            *saved* is :meth:`savings`, ``None`` without cache tokens.
         """
         if not (cache_read or cache_write or one_hour or reasoning) and (self.extended or (inp and out)):
             input_usd = inp * self.input
@@ -371,7 +445,7 @@ class Rates:
                     floats = (units / scale, units_in / scale, units_out / scale, 0.0, 0.0, self.request_float)
             return (
                 total, input_usd, output_usd, self.zero_cache_read, self.zero_cache_write, self.request,
-                self.tier_above, floats,
+                self.tier_above, floats, None,
             )  # fmt: skip
         uncached = inp - cache_read - cache_write
         if self.extended:  # _compute_extended with no option and no modality usage
@@ -384,7 +458,7 @@ class Rates:
                 total = input_usd + output_usd + self.no_cache
                 return (
                     total, input_usd, output_usd, self.zero_cache_read, self.zero_cache_write, self.request,
-                    self.tier_above, None,
+                    self.tier_above, None, None,
                 )  # fmt: skip
             cache_read_usd = cache_read * self.cache_read if cache_read else self.zero_cache_read
             if cache_write or one_hour:
@@ -399,7 +473,7 @@ class Rates:
                 output_usd = out * self.output if out else _ZERO
             if not (cache_read or cache_write):
                 total = input_usd + output_usd + self.no_cache
-                return total, input_usd, output_usd, _ZERO, _ZERO, self.request, self.tier_above, None
+                return total, input_usd, output_usd, _ZERO, _ZERO, self.request, self.tier_above, None, None
             cache_read_usd = cache_read * self.cache_read if cache_read else _ZERO
             if cache_write:
                 cache_write_usd = (cache_write - one_hour) * self.cache_write + (
@@ -408,7 +482,16 @@ class Rates:
             else:
                 cache_write_usd = _ZERO
         total = input_usd + output_usd + cache_read_usd + cache_write_usd + self.request
-        return total, input_usd, output_usd, cache_read_usd, cache_write_usd, self.request, self.tier_above, None
+        saved = self.savings(cache_read, cache_write, one_hour) if cache_read or cache_write else None
+        return total, input_usd, output_usd, cache_read_usd, cache_write_usd, self.request, self.tier_above, None, saved
+
+    def savings(self, cache_read: int, cache_write: int, one_hour: int) -> CacheSavings:
+        """:func:`cache_savings` of these cache token counts at these rates (no option)."""
+        return _split(
+            cache_read * self.saved_read,
+            (cache_write - one_hour) * self.saved_write,
+            one_hour * self.saved_write_1h,
+        )
 
 
 def _units(value: Decimal, k: int) -> int | None:

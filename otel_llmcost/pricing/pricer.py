@@ -21,6 +21,7 @@ from .compute import (
     PricedCounts,
     Rates,
     Usage,
+    cache_savings,
     price_usage,
     rates_of,
 )
@@ -192,13 +193,19 @@ class Pricer:
         periods = entry.periods
         prices = periods[0].prices if len(periods) == 1 else entry.prices_at(at_ns)
         total, inp, out, cread, cwrite, req, tier = price_usage(prices, usage, options)
+        saved = cache_savings(prices, usage, options) if usage.cache_read_tokens or usage.cache_write_tokens else None
         if self._discounts is not None:
             factor = self._discounts.multiplier(found.provider, entry.model_id)
             if factor is not None:
                 inp, out, cread, cwrite, req = (v * factor for v in (inp, out, cread, cwrite, req))
                 total = inp + out + cread + cwrite + req
+                if saved is not None:  # a discount applies to what the cached tokens would have cost too
+                    saved = (saved[0] * factor, saved[1] * factor)
         # positional: this runs for every priced call
-        return Cost(STATUS_PRICED, total, inp, out, cread, cwrite, req, found.provider, model_id, version, tier)
+        cost = Cost(STATUS_PRICED, total, inp, out, cread, cwrite, req, found.provider, model_id, version, tier)
+        if saved is not None:
+            cost.cache_savings_usd, cost.cache_write_premium_usd = saved
+        return cost
 
     def price_counts(self, resolved: Resolved, counts: Counts, at_ns: int | None) -> PricedCounts | None:
         """Price a call resolved by :meth:`resolve` from whole token counts (the usual call's part of :meth:`price`).
@@ -213,10 +220,11 @@ class Pricer:
             at_ns: when the call happened (Unix ns); ``None``: now.
 
         Returns:
-            ``(total, input, output, cache_read, cache_write, request, tier_above, floats)``: the
-            amounts :meth:`price` gives (and ``float()`` of the first six when known cheaply, else
-            ``None``), or ``None`` when :meth:`price` must run instead: an unknown model, counts
-            out of range or inconsistent (it says why), a discount to apply.
+            ``(total, input, output, cache_read, cache_write, request, tier_above, floats, saved)``:
+            the amounts :meth:`price` gives (and ``float()`` of the first six when known cheaply, else
+            ``None``; *saved*: its cache savings and write premium, ``None`` without cache tokens),
+            or ``None`` when :meth:`price` must run instead: an unknown model, counts out of range
+            or inconsistent (it says why), a discount to apply.
         """
         found = resolved[0]
         inp, out, cache_read, cache_write, one_hour, reasoning = counts
