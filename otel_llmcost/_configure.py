@@ -187,6 +187,7 @@ def configure(
     prometheus_host: str | None = None,
     dimensions: Sequence[str] | None = None,
     max_dimension_values: int | None = None,
+    max_sessions: int | None = None,
     pricer: Pricer | None = None,
     pricing_overrides: str | Path | None = None,
     span_processors: Sequence[SpanProcessor] = (),
@@ -221,6 +222,8 @@ def configure(
         prometheus_host: listen address of the endpoint.
         dimensions: the metric label allow-list (env ``OTEL_LLMCOST_DIMENSIONS``).
         max_dimension_values: cap of distinct values per dimension (env ``OTEL_LLMCOST_MAX_DIMENSION_VALUES``).
+        max_sessions: recent session ids remembered to count each session once (env
+            ``OTEL_LLMCOST_MAX_SESSIONS``, default 100,000).
         pricer: the pricer to use; default the built-in catalog.
         pricing_overrides: a pricing overrides file applied over the built-in catalog (env
             ``OTEL_LLMCOST_PRICING_OVERRIDES``); ignored when *pricer* is given.
@@ -268,7 +271,10 @@ def configure(
             if max_dimension_values is not None
             else config.env_int(config.OTEL_LLMCOST_MAX_DIMENSION_VALUES, minimum=1)
         )
-        recorder = Recorder(dims, max_values_per_dimension=cap)
+        sessions = (
+            max_sessions if max_sessions is not None else config.env_int(config.OTEL_LLMCOST_MAX_SESSIONS, minimum=1)
+        )
+        recorder = Recorder(dims, max_values_per_dimension=cap, max_sessions=sessions)
         if pricer is None and pricing_overrides is not None:
             pricer = Pricer(overrides=pricing_overrides)
 

@@ -21,6 +21,7 @@ __all__ = [
     "OTEL_LLMCOST_GUARD_FAILURE_POLICY",
     "OTEL_LLMCOST_INSTRUMENT",
     "OTEL_LLMCOST_MAX_DIMENSION_VALUES",
+    "OTEL_LLMCOST_MAX_SESSIONS",
     "OTEL_LLMCOST_PRICING_OVERRIDES",
     "OTEL_LLMCOST_PROMETHEUS_HOST",
     "OTEL_LLMCOST_PROMETHEUS_PORT",
@@ -75,6 +76,13 @@ OTEL_LLMCOST_MAX_DIMENSION_VALUES = EnvVar(
     "OTEL_LLMCOST_MAX_DIMENSION_VALUES",
     "50",
     "Distinct values kept per dimension; further values are folded into 'other' and counted.",
+)
+
+OTEL_LLMCOST_MAX_SESSIONS = EnvVar(
+    "OTEL_LLMCOST_MAX_SESSIONS",
+    "100000",
+    "Recent session ids remembered to count each session once in llm_sessions_total (about 80 bytes "
+    "each); a session whose id was forgotten and comes back is counted again.",
 )
 
 OTEL_LLMCOST_INSTRUMENT = EnvVar(
@@ -139,6 +147,7 @@ ALL_ENV_VARS = (
     OTEL_LLMCOST_PROMETHEUS_HOST,
     OTEL_LLMCOST_DIMENSIONS,
     OTEL_LLMCOST_MAX_DIMENSION_VALUES,
+    OTEL_LLMCOST_MAX_SESSIONS,
     OTEL_LLMCOST_INSTRUMENT,
     OTEL_LLMCOST_STREAM_INCLUDE_USAGE,
     OTEL_LLMCOST_PRICING_OVERRIDES,

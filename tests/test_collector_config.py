@@ -16,7 +16,7 @@ receivers:
       grpc: {endpoint: 127.0.0.1:14317, max_recv_msg_size_mib: 8, auth: {bearer_token: s3cret}}
       http: {endpoint: "0.0.0.0:14318"}
 processors:
-  llmcost: {dimensions: [environment], max_dimension_values: 10, dedup_window: 5000}
+  llmcost: {dimensions: [environment], max_dimension_values: 10, dedup_window: 5000, max_sessions: 77}
 exporters:
   otlp: {endpoint: "collector.internal:4317", sending_queue: {queue_size: 50, storage: /tmp/q}}
   otlphttp/backup: {endpoint: "https://otlp.example.com", headers: {x-api-key: abc}}
@@ -48,6 +48,7 @@ def test_full_file(tmp_path: Path) -> None:
     assert config.grpc.max_bytes == 8 * 1024 * 1024
     assert config.http is not None and config.http.host == "0.0.0.0"
     assert config.dimensions == ("environment",) and config.max_dimension_values == 10 and config.dedup_window == 5000
+    assert config.max_sessions == 77
     assert [(e.kind, e.endpoint) for e in config.exporters[:2]] == [
         ("otlp", "collector.internal:4317"),
         ("otlphttp", "https://otlp.example.com"),
@@ -72,6 +73,7 @@ def test_full_file(tmp_path: Path) -> None:
             "service.pipelines.traces.exporters",
         ),
         ("processors: {llmcost: {max_dimension_values: 0}}", "processors.llmcost.max_dimension_values"),
+        ("processors: {llmcost: {max_sessions: 0}}", "processors.llmcost.max_sessions"),
         ("processors: {llmcost: {dimension: [a]}}", "processors.llmcost.dimension"),
         (
             "receivers: {otlp: {protocols: {grpc: {tls: {cert_file: /no/such.pem, key_file: /no/k.pem}}}}}",

@@ -83,6 +83,26 @@ def test_bad_environment_values_name_the_variable(monkeypatch: pytest.MonkeyPatc
         otel_llmcost.configure(tracer_provider=TracerProvider())
 
 
+def test_max_sessions_from_the_environment_bounds_the_session_memory(
+    setups: list[otel_llmcost.LLMCostSetup], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_LLMCOST_MAX_SESSIONS", "4")
+    provider = TracerProvider()
+    setup = otel_llmcost.configure(tracer_provider=provider, prometheus_port=0, instrument=False)
+    setups.append(setup)
+    tracer = provider.get_tracer("t")
+    for i in range(50):
+        with otel_llmcost.session(f"s-{i}"):
+            tracer.start_span("chat", attributes=CHAT).end()
+    assert 0 < setup.recorder.sessions_remembered() <= 4
+
+
+def test_bad_max_sessions_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_LLMCOST_MAX_SESSIONS", "0")
+    with pytest.raises(ConfigError, match="OTEL_LLMCOST_MAX_SESSIONS='0'"):
+        otel_llmcost.configure(tracer_provider=TracerProvider(), prometheus_port=0, instrument=False)
+
+
 def test_otlp_export_when_standard_variables_are_set(
     monkeypatch: pytest.MonkeyPatch, setups: list[otel_llmcost.LLMCostSetup]
 ) -> None:

@@ -11,7 +11,7 @@ with ``--config`` (and command-line flags, which win over it) changes them::
           http: {endpoint: 127.0.0.1:4318, max_request_body_size_mib: 20, tls: {cert_file: c.pem, key_file: k.pem}}
     processors:
       llmcost: {dimensions: [environment, feature], max_dimension_values: 50, dedup_window: 250000,
-                pricing_overrides: prices.yaml}
+                max_sessions: 100000, pricing_overrides: prices.yaml}
     exporters:
       otlp:
         endpoint: collector.internal:4317
@@ -89,6 +89,7 @@ class CollectorConfig:
     dimensions: tuple[str, ...] = ("environment", "feature", "session_name")
     max_dimension_values: int = 50
     dedup_window: int = 250_000
+    max_sessions: int = 100_000
     pricing_overrides: str | None = None
 
 
@@ -238,7 +239,7 @@ def load_config(path: str | Path | None = None, data: Mapping[str, Any] | None =
             _receiver(protocols, "http", "max_request_body_size_mib", 20) if "http" in protocols.data else None
         )
     processor = root.section("processors", {"llmcost", "batch"}).section(
-        "llmcost", {"dimensions", "max_dimension_values", "dedup_window", "pricing_overrides"}
+        "llmcost", {"dimensions", "max_dimension_values", "dedup_window", "max_sessions", "pricing_overrides"}
     )
     dims = processor.get("dimensions", list(config.dimensions))
     if not isinstance(dims, list) or not all(isinstance(d, str) for d in dims):
@@ -246,6 +247,7 @@ def load_config(path: str | Path | None = None, data: Mapping[str, Any] | None =
     config.dimensions = tuple(dims)
     config.max_dimension_values = processor.integer("max_dimension_values", config.max_dimension_values)
     config.dedup_window = processor.integer("dedup_window", config.dedup_window, minimum=0)
+    config.max_sessions = processor.integer("max_sessions", config.max_sessions)
     overrides = processor.get("pricing_overrides")
     if overrides is not None and not isinstance(overrides, str):
         raise ConfigError(processor.key("pricing_overrides"), overrides, "expected a file path")

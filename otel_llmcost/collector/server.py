@@ -116,7 +116,9 @@ class Collector:
         """
         self.config = config
         self.pricer = pricer or Pricer(overrides=config.pricing_overrides)
-        self.recorder = Recorder(config.dimensions, max_values_per_dimension=config.max_dimension_values)
+        self.recorder = Recorder(
+            config.dimensions, max_values_per_dimension=config.max_dimension_values, max_sessions=config.max_sessions
+        )
         self.pipeline = Pipeline(
             self.pricer,
             self.recorder,
