@@ -55,8 +55,8 @@ from .pricing import (
     default_pricer,
     region_from_address,
 )
-from .pricing.compute import PricedCounts
 from .pricing.pricer import Resolved
+from .pricing.rates import PricedCounts
 
 __all__ = ["CostSpanProcessor", "cost_attributes", "session_of"]
 

@@ -278,7 +278,8 @@ def test_memoised_rates_give_the_general_arithmetic_digit_for_digit(pricer: Pric
     # arithmetic (compute_cost, then the components summed in order) is the reference, compared
     # by value and by digits (str), as the CLI prints them. Their floats are float() of the Decimals.
     from otel_llmcost.pricing import compute_cost, default_catalog
-    from otel_llmcost.pricing.compute import cache_savings, price_usage, rates_of
+    from otel_llmcost.pricing.compute import cache_savings
+    from otel_llmcost.pricing.rates import price_usage, rates_of
 
     catalog = pricer.catalog if catalog_name == "test" else default_catalog()
     usages = _usages()

@@ -18,16 +18,13 @@ from .compute import (
     STATUS_PRICED,
     STATUS_UNPRICED,
     Cost,
-    PricedCounts,
-    Rates,
     Usage,
     cache_savings,
-    price_usage,
-    rates_of,
 )
 from .extras import PriceOptions
 from .matching import Match, Matcher
 from .overrides import Overrides, load_overrides
+from .rates import PricedCounts, Rates, price_usage, rates_of
 
 __all__ = ["MAX_TOKENS", "Pricer", "default_pricer", "usage_problem"]
 
