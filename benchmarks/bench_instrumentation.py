@@ -26,8 +26,11 @@ count proves that every instrumented call ended exactly one span. Three workload
   word chunks repeated, then its finish and usage chunks. Target: I adds at most 3 us per chunk
   (the call's span start and end are included, spread over the chunks).
 
-For information: the wrapper alone (the SDK method replaced by a stub returning the parsed
-``ChatCompletion``) per call, and the stream proxy alone (iterating the parsed chunks) per chunk.
+For information: the floor, the SDK span alone in the in-process arm (``start_span`` with the
+attributes ours starts with, ``set_attributes`` with the rest of ours, ``end``, on the same
+provider; :mod:`._instrumentation_parts`), compared with U the same way; the wrapper alone (the
+SDK method replaced by a stub returning the parsed ``ChatCompletion``) per call, and the stream
+proxy alone (iterating the parsed chunks) per chunk.
 These run our code in a tight loop, its code and data hot in the CPU caches: interleaved with the
 SDK's own work, as in the in-process arm, the same code costs noticeably more (about twice as
 much on the development VM), so they are lower bounds, not the figure checked.
@@ -40,11 +43,8 @@ Run: ``.venv/bin/python -m benchmarks.bench_instrumentation [--quick] [--profile
 from __future__ import annotations
 
 import argparse
-import cProfile
 import gc
-import pstats
 import statistics
-import sysconfig
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -62,7 +62,8 @@ from otel_llmcost.instrumentation._wrap import sync_wrapper
 from otel_llmcost.instrumentation.openai import OpenAIInstrumentor, _ChatHooks
 from tests.fakes.openai_server import serve
 
-from ._common import _PREFIXES, Result, median_per_op, print_profile, time_rounds
+from ._common import Result, median_per_op, print_profile, time_rounds
+from ._instrumentation_parts import SpanFloor, print_per_op, span_of_one_call
 from .bench_processor import DiscardingExporter
 
 __all__ = ["TARGET_CHUNK_US", "TARGET_PCT", "TARGET_US", "run"]
@@ -83,8 +84,6 @@ REQUEST: dict[str, Any] = {
     "temperature": 0.2,
 }
 STREAM_REQUEST: dict[str, Any] = {**REQUEST, "stream": True, "stream_options": {"include_usage": True}}
-
-_WHERE_PREFIXES = (*_PREFIXES, sysconfig.get_paths()["stdlib"] + "/")
 
 
 # --- the two arms ---------------------------------------------------------------------------------
@@ -154,8 +153,12 @@ class Comparison:
         return f"U {min(self.u):.2f}-{max(self.u):.2f}, I {min(self.i):.2f}-{max(self.i):.2f} {unit}"
 
 
-def _compare(instr: Instrumentation, work: Callable[[], float], calls: int, ops: int, rounds: int) -> Comparison:
+def _compare(
+    instr: Instrumentation | SpanFloor, work: Callable[[], float], calls: int, ops: int, rounds: int
+) -> Comparison:
     """Run one warm-up round of each arm, then *rounds* timed rounds of each, alternating.
+
+    *instr* is the I arm: our instrumentation, or the floor (:class:`SpanFloor`).
 
     *work* makes *calls* API calls (*ops* operations: calls or chunks) and returns the seconds they took.
     """
@@ -310,35 +313,6 @@ def _bare(n: int, stream: list[Any] | None = None) -> Callable[[], float]:
 # --- profiles -------------------------------------------------------------------------------------
 
 
-def _where(func: tuple[str, int, str]) -> str:
-    where = pstats.func_std_string(func)
-    for prefix in _WHERE_PREFIXES:
-        where = where.replace(prefix, "")
-    return where
-
-
-def _print_per_op(title: str, work: Callable[[], object], ops: int, unit: str, measured: float, top: int = 20) -> None:
-    """Run *work* under cProfile and print the *top* functions by own time, in us per *unit*.
-
-    *measured* is the same work's figure without the profiler, printed beside the profiled total
-    for scale: the profiler's own cost per function call inflates small functions most.
-    """
-    gc.collect()
-    profiler = cProfile.Profile()
-    profiler.enable()
-    work()
-    profiler.disable()
-    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    total = sum(entry[2] for entry in stats.values()) / ops * 1e6
-    print(
-        f"\n--- cProfile: {title} (top {top} by own time, in us per {unit}: {total:.1f} us under the profiler, "
-        f"{measured:.1f} us without it) ---"
-    )
-    print(f"  {'own us':>7}  {'cum us':>7}  {'calls':>6}  function")
-    for func, (_cc, nc, tt, ct, _callers) in sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]:
-        print(f"  {tt / ops * 1e6:7.2f}  {ct / ops * 1e6:7.2f}  {nc / ops:6.2f}  {_where(func)}")
-
-
 def _profile_arm(instr: Instrumentation, title: str, work: Callable[[], float], calls: int) -> None:
     """Print the cProfile of one round of the instrumented arm."""
     instr.on()
@@ -398,6 +372,14 @@ def run(quick: bool = False, profile: bool = False) -> list[Result]:
         )
         _print_comparison(local, "us/call", f"target <= {TARGET_US:g} us")
 
+        floor_arm = SpanFloor(instr, *span_of_one_call(local_client, REQUEST))
+        span_floor = _compare(floor_arm, local_round, local_calls, local_calls, rounds)
+        print(
+            "  floor: the SDK span alone (start_span + set_attributes + end, our span's "
+            f"{len(floor_arm.attributes)} attributes), in-process, same rounds:"
+        )
+        _print_comparison(span_floor, "us/call", "what the SDK alone charges for a span like ours")
+
         alone = median_per_op(time_rounds(_wrapper_alone(instr, local_client, alone_calls), alone_rounds), alone_calls)
         floor = median_per_op(time_rounds(_bare(alone_calls), alone_rounds), alone_calls)
         print(
@@ -434,7 +416,7 @@ def run(quick: bool = False, profile: bool = False) -> list[Result]:
                 _calls(local_client, profiled),
                 profiled,
             )
-            _print_per_op(
+            print_per_op(
                 f"the wrapper alone (SDK method stubbed), {2_000:,} calls",
                 _wrapper_alone(instr, local_client, 2_000),
                 2_000,
@@ -448,7 +430,7 @@ def run(quick: bool = False, profile: bool = False) -> list[Result]:
                 _streams(stream_client, streams, chunks),
                 streams,
             )
-            _print_per_op(
+            print_per_op(
                 f"the stream proxy alone, {5 * chunks:,} chunks",
                 _wrapper_alone(instr, stream_client, 5, parsed),
                 5 * chunks,
@@ -470,6 +452,12 @@ def run(quick: bool = False, profile: bool = False) -> list[Result]:
             f"<= {TARGET_US:g} us/call",
             f"+{local.added:.1f} us/call = {local.pct:+.1f}%",
             local.added <= TARGET_US,
+        ),
+        Result(
+            "instrumentation: floor, SDK span alone in-process",
+            "(info)",
+            f"+{span_floor.added:.1f} us/call = {span_floor.pct:+.1f}%",
+            None,
         ),
         Result("instrumentation: wrapper alone", "(info)", f"{alone - floor:.1f} us/call", None),
         Result(

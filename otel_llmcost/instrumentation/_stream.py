@@ -15,9 +15,26 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from ._call import LLMCallSpan
-from ._wrap import StreamAccumulator, fail, finish, guarded
+from ._wrap import StreamAccumulator, fail, finish, guarded, log_once
 
 __all__ = ["AsyncTracedStream", "TracedStream"]
+
+_FEED = "reading a stream chunk"
+
+
+class _State:
+    """What a stream proxy reads on every chunk, in one plain object.
+
+    Reading an attribute of a ``wrapt`` proxy costs ~0.1 us (ten times a plain one): the proxy
+    keeps one attribute, this, and ``__next__`` reads the rest from it.
+    """
+
+    __slots__ = ("context", "feed", "it")
+
+    def __init__(self, context: Any, feed: Any) -> None:
+        self.context = context
+        self.feed = feed  # the accumulator's bound method: every chunk goes through it
+        self.it: Any = None  # the iterator, for streams that are iterable but not iterators
 
 
 class _Traced(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
@@ -25,10 +42,7 @@ class _Traced(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = accumulator
-        self._self_it: Any = None  # the iterator, for streams that are iterable but not iterators
-
-    def _self_feed(self, item: Any) -> None:
-        guarded("reading a stream chunk", self._self_acc.feed, item)
+        self._self_state = _State(call.context, accumulator.feed)
 
     def _self_end(self, exc: BaseException | None) -> None:
         call = self._self_call
@@ -54,12 +68,13 @@ class TracedStream(_Traced):
     def __next__(self) -> Any:
         # The SDK may send its request or read the network lazily, inside next(): run it in the
         # call's context so spans it starts are children of ours (and covered by it).
-        token = otel_context.attach(self._self_call.context)
+        state = self._self_state
+        token = otel_context.attach(state.context)
         try:
-            it = self._self_it
+            it = state.it
             if it is None:
                 wrapped = self.__wrapped__
-                it = self._self_it = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+                it = state.it = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
             item = next(it)
         except StopIteration:
             self._self_end(None)
@@ -69,7 +84,10 @@ class TracedStream(_Traced):
             raise
         finally:
             otel_context.detach(token)
-        self._self_feed(item)
+        try:  # guarded() inline: this runs on every chunk
+            state.feed(item)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+            log_once(_FEED, exc)
         return item
 
     def close(self) -> Any:
@@ -100,12 +118,13 @@ class AsyncTracedStream(_Traced):
         return self
 
     async def __anext__(self) -> Any:
-        token = otel_context.attach(self._self_call.context)
+        state = self._self_state
+        token = otel_context.attach(state.context)
         try:
-            it = self._self_it
+            it = state.it
             if it is None:
                 wrapped = self.__wrapped__
-                it = self._self_it = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+                it = state.it = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
             item = await it.__anext__()
         except StopAsyncIteration:
             self._self_end(None)
@@ -115,7 +134,10 @@ class AsyncTracedStream(_Traced):
             raise
         finally:
             otel_context.detach(token)
-        self._self_feed(item)
+        try:
+            state.feed(item)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+            log_once(_FEED, exc)
         return item
 
     async def aclose(self) -> Any:

@@ -121,11 +121,46 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 """The signature ``wrapt.wrap_function_wrapper`` expects."""
 
 
+def _start(hooks: CallHooks, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMCallSpan | None:
+    try:
+        return hooks.start(instance, args, kwargs)
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+        log_once("starting a span", exc)
+        return None
+
+
+def _finish(hooks: CallHooks, call: LLMCallSpan, result: Any) -> Any:
+    """Wrap *result* if it is a stream, else end *call* with it; return what the application gets.
+
+    The same as ``guarded(hooks.stream)`` then :func:`finish`, without their frames: this runs on
+    every call.
+    """
+    try:
+        streamed = hooks.stream(call, result)
+    except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+        log_once("wrapping a stream", exc)
+        streamed = None
+    if streamed is not None:
+        return streamed
+    try:
+        outcome = hooks.outcome(call, result)
+    except Exception as exc:  # noqa: BLE001
+        log_once("reading the response", exc)
+        outcome = None
+    try:
+        call.finish(outcome if outcome is not None else Outcome())
+    except Exception as exc:  # noqa: BLE001
+        log_once("ending the span", exc)
+    if not call.done or call.permit is not None:
+        _ensure_ended(call)
+    return result
+
+
 def sync_wrapper(hooks: CallHooks) -> Wrapper:
     """Return a ``wrapt`` wrapper tracing a synchronous SDK method with *hooks*."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = guarded("starting a span", hooks.start, instance, args, kwargs)
+        call = _start(hooks, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         if _guards._installed is not None:  # without a guard, this read is all budgets cost
@@ -138,11 +173,7 @@ def sync_wrapper(hooks: CallHooks) -> Wrapper:
             raise
         finally:
             otel_context.detach(token)
-        streamed = guarded("wrapping a stream", hooks.stream, call, result)
-        if streamed is not None:
-            return streamed
-        finish(call, lambda: hooks.outcome(call, result))
-        return result
+        return _finish(hooks, call, result)
 
     return wrapper
 
@@ -155,7 +186,7 @@ def async_wrapper(
     async def wrapper(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = guarded("starting a span", hooks.start, instance, args, kwargs)
+        call = _start(hooks, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         if _guards._installed is not None:
@@ -168,10 +199,6 @@ def async_wrapper(
             raise
         finally:
             otel_context.detach(token)
-        streamed = guarded("wrapping a stream", hooks.stream, call, result)
-        if streamed is not None:
-            return streamed
-        finish(call, lambda: hooks.outcome(call, result))
-        return result
+        return _finish(hooks, call, result)
 
     return wrapper

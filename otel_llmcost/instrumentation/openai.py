@@ -35,11 +35,11 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from openai.lib.azure import BaseAzureClient
-from opentelemetry.context import get_value
+from opentelemetry.context import get_current
 from opentelemetry.trace import Tracer
 
 from .. import semconv as sc
@@ -92,8 +92,26 @@ def endpoint_of(client: Any) -> tuple[str, str | None, int | None]:
     Only the host and port are read: the path, query string and any credentials in the URL are not.
     The port is ``None`` when the URL uses its scheme's default.
     """
-    url = getattr(client, "base_url", None)
-    return _endpoint(str(url) if url is not None else "", isinstance(client, BaseAzureClient))
+    # what the public base_url property returns; the property imports a module on every read
+    # (~1 us, openai 2.x and later), this runs on every call
+    url = getattr(client, "_base_url", None)
+    if url is None:
+        url = getattr(client, "base_url", None)
+    azure = isinstance(client, BaseAzureClient)
+    # str(url) costs ~2 us on every call; a client keeps its (immutable) URL object, so the
+    # answer is kept by that object's identity (the entry holds the object: its id stays its own)
+    seen = _by_url.get(id(url))
+    if seen is not None and seen[0] is url and seen[1] is azure:
+        return seen[2]
+    endpoint = _endpoint(str(url) if url is not None else "", azure)
+    if len(_by_url) >= _MAX_URLS:
+        _by_url.clear()
+    _by_url[id(url)] = (url, azure, endpoint)
+    return endpoint
+
+
+_MAX_URLS = 64
+_by_url: dict[int, tuple[Any, bool, tuple[str, str | None, int | None]]] = {}
 
 
 @functools.lru_cache(maxsize=256)  # a process talks to a handful of endpoints, on every call
@@ -138,7 +156,8 @@ class _Hooks:
 
     def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call | None:
         """Start the call's span."""
-        if get_value(IN_LLM_CALL):  # an SDK helper calling another wrapped method: counted once, outside
+        ctx = get_current()
+        if ctx.get(IN_LLM_CALL):  # an SDK helper calling another wrapped method: counted once, outside
             return None
         provider, host, port = endpoint_of(getattr(instance, "_client", None))
         streaming = kwargs.get("stream") is True
@@ -155,16 +174,18 @@ class _Hooks:
             server_address=host,
             server_port=port,
             attributes=attrs,
+            context=ctx,
         )
-        headers = kwargs.get("extra_headers")
-        call.raw = _str(headers.get(_RAW_RESPONSE_HEADER)) if isinstance(headers, Mapping) else None
+        headers = kwargs.get("extra_headers")  # None on most calls: no isinstance(ABC) check then
+        raw = headers.get(_RAW_RESPONSE_HEADER) if headers is not None and isinstance(headers, Mapping) else None
+        call.raw = _str(raw)
         call.request = kwargs
         call.streaming = streaming
         return call
 
     def stream(self, span: LLMCallSpan, result: Any) -> Any:
         """Wrap a streamed result so its span ends with it."""
-        call = cast(_Call, span)  # start() made it
+        call: _Call = span  # type: ignore[assignment]  # start() made it
         if not call.streaming or call.raw:
             return None
         traced = AsyncTracedStream if self.is_async else TracedStream
@@ -172,7 +193,7 @@ class _Hooks:
 
     def outcome(self, span: LLMCallSpan, result: Any) -> Outcome:
         """Read the usage and model of a returned (non-streamed) result."""
-        call = cast(_Call, span)
+        call: _Call = span  # type: ignore[assignment]  # start() made it
         if call.raw:
             if call.raw != "true" or call.streaming:
                 return Outcome()  # the body (or stream) is the application's to read
@@ -217,15 +238,21 @@ class _ChatHooks(_Hooks):
 
     def read(self, call: _Call, result: Any) -> Outcome:
         usage, cost = chat_usage(getattr(result, "usage", None), call.provider)
-        choices = getattr(result, "choices", None) or ()
-        return Outcome(
+        reasons = []
+        for choice in getattr(result, "choices", None) or ():
+            reason = getattr(choice, "finish_reason", None)
+            if reason and isinstance(reason, str):
+                reasons.append(reason)
+        out = Outcome(
             usage=usage,
             provider_cost=cost,
             response_model=_str(getattr(result, "model", None)),
             response_id=_str(getattr(result, "id", None)),
-            finish_reasons=tuple(r for c in choices if (r := _str(getattr(c, "finish_reason", None)))),
-            attributes=self.capture.response_attributes(call, chat_output, result) if self.capture else {},
+            finish_reasons=tuple(reasons),
         )
+        if self.capture is not None:
+            out.attributes = self.capture.response_attributes(call, chat_output, result)
+        return out
 
     def accumulator(self, call: _Call) -> ChatStream:
         return ChatStream(call, self.capture)
