@@ -190,7 +190,16 @@ class Pricer:
         periods = entry.periods
         prices = periods[0].prices if len(periods) == 1 else entry.prices_at(at_ns)
         total, inp, out, cread, cwrite, req, tier = price_usage(prices, usage, options)
-        saved = cache_savings(prices, usage, options) if usage.cache_read_tokens or usage.cache_write_tokens else None
+        saved = None
+        if usage.cache_read_tokens or usage.cache_write_tokens:
+            saved = (
+                # with no option, the memoised rates hold the per-token savings: same operations, same digits
+                rates_of(prices, usage.input_tokens).savings(
+                    usage.cache_read_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens
+                )
+                if options is None
+                else cache_savings(prices, usage, options)
+            )
         if self._discounts is not None:
             factor = self._discounts.multiplier(found.provider, entry.model_id)
             if factor is not None:
