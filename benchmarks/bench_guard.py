@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +33,7 @@ from otel_llmcost.budgets.guard import Guard, GuardBudget
 from otel_llmcost.budgets.limits import limits_from_file
 from otel_llmcost.budgets.state import MemoryState
 from otel_llmcost.pricing import default_pricer
+from tests._redis_server import Server, calls_by_command, free_port, have_redis_server
 
 from ._common import Result, median_per_op, print_profile, rss_mb, time_rounds
 
@@ -94,46 +92,26 @@ def _in_memory(loops: int, rounds: int, profile: bool) -> tuple[float, float, fl
     return check, full, single
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _redis_server() -> Iterator[int]:
-    import redis
-
-    port = _free_port()
+    """The tests' redis-server (nothing written to disk) on a free port, for the benchmark's run."""
     with tempfile.TemporaryDirectory() as workdir:
-        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", workdir]
-        proc = subprocess.Popen([*argv, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        server = Server(free_port(), Path(workdir))
+        server.start()
         try:
-            client = redis.Redis(host="127.0.0.1", port=port)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.exceptions.ConnectionError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError("redis-server did not start") from None
-                    time.sleep(0.02)
-            client.close()
-            yield port
+            yield server.port
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            server.stop()
 
 
 def _evalsha(client: Any) -> int:
     """EVALSHA calls the server has run (INFO commandstats; commands inside scripts count apart)."""
-    return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    return calls_by_command(client).get("evalsha", 0)
 
 
 def _in_redis(loops: int, rounds: int) -> tuple[float, float, float, float] | None:
     """(check us, check + settle us, round trips per check, per settle), or None without Redis."""
-    if shutil.which("redis-server") is None:
+    if not have_redis_server():
         return None
     try:
         import redis

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REDIS_MISSING", "Server", "calls_by_command", "free_port"]
+__all__ = ["REDIS_MISSING", "Server", "calls_by_command", "free_port", "have_redis_server"]
 
 REDIS_MISSING = "redis-server is not installed (scripts/install-redis.sh installs Debian's)"
 """The reason to skip when :data:`shutil.which` finds no redis-server."""
