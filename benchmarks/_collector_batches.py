@@ -9,6 +9,8 @@ import struct
 import time
 from typing import Any
 
+from ._common import GENAI_CALLS
+
 __all__ = [
     "DEDUP_PREFILL",
     "DEDUP_WINDOW",
@@ -46,19 +48,6 @@ _TRACE_MARK = b"\xb3\x9c\x5e\x11\xd4\x7a\x20\x8f"  # the first 8 bytes of every 
 SENT_KEY = "bench.sent_ns"
 _SENT_MARK = b"@" * 20  # the value of the SENT_KEY resource attribute: monotonic ns, zero-padded
 
-_GENAI = (
-    ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "api.openai.com", 1200, 300),
-    ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "api.anthropic.com", 5300, 800),
-    ("gcp.gemini", "gemini-2.5-flash", "gemini-2.5-flash", "generativelanguage.googleapis.com", 2200, 640),
-    (
-        "aws.bedrock",
-        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-        "bedrock-runtime.us-east-1.amazonaws.com",
-        900,
-        120,
-    ),
-)
 _FEATURES = ("search", "support-chat", "summarize", "classify")
 
 # -- the batches -------------------------------------------------------------------------------------
@@ -126,7 +115,9 @@ def template_batches(count: int = TEMPLATES, spans: int = SPANS_PER_BATCH, kind:
                 span.parent_span_id = struct.pack(">II", k + 1, j - j % 8 + 1)
             start = now - 60_000_000_000 + (k * spans + j) * 1_000_000
             if kind == "genai" or (kind == "mix" and j % 2 == 0):
-                provider, request_model, response_model, address, tokens_in, tokens_out = _GENAI[(j // 2) % 4]
+                provider, request_model, response_model, address, tokens_in, tokens_out = GENAI_CALLS[
+                    (j // 2) % len(GENAI_CALLS)
+                ]
                 span.name = f"chat {request_model}"
                 span.kind = Span.SPAN_KIND_CLIENT
                 span.start_time_unix_nano = start

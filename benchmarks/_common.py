@@ -16,7 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Result", "median_per_op", "print_profile", "rss_mb", "time_rounds"]
+__all__ = ["GENAI_CALLS", "Result", "median_per_op", "print_profile", "rss_mb", "time_rounds"]
+
+GENAI_CALLS = (
+    ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "api.openai.com", 1200, 300),
+    ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "api.anthropic.com", 5300, 800),
+    ("gcp.gemini", "gemini-2.5-flash", "gemini-2.5-flash", "generativelanguage.googleapis.com", 2200, 640),
+    (
+        "aws.bedrock",
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "bedrock-runtime.us-east-1.amazonaws.com",
+        900,
+        120,
+    ),
+)
+"""The GenAI calls the processor and collector benchmarks send: provider, request model, response
+model, server address, input and output tokens."""
 
 # Path prefixes cut from profile lines so that they stay readable.
 _PREFIXES = (sysconfig.get_paths()["purelib"] + "/", str(Path(__file__).resolve().parent.parent) + "/")

@@ -46,7 +46,7 @@ import otel_llmcost
 from otel_llmcost import CostSpanProcessor, Recorder, default_pricer
 from otel_llmcost import semconv as sc
 
-from ._common import Result, median_per_op, print_profile, time_rounds
+from ._common import GENAI_CALLS, Result, median_per_op, print_profile, time_rounds
 
 __all__ = ["SPANS", "TARGET_PCT", "run"]
 
@@ -75,19 +75,7 @@ SPANS: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = tuple(
             "gen_ai.usage.output_tokens": output_tokens,
         },
     )
-    for provider, request_model, response_model, address, input_tokens, output_tokens in (
-        ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "api.openai.com", 1200, 300),
-        ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "api.anthropic.com", 5300, 800),
-        ("gcp.gemini", "gemini-2.5-flash", "gemini-2.5-flash", "generativelanguage.googleapis.com", 2200, 640),
-        (
-            "aws.bedrock",
-            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-            "bedrock-runtime.us-east-1.amazonaws.com",
-            900,
-            120,
-        ),
-    )
+    for provider, request_model, response_model, address, input_tokens, output_tokens in GENAI_CALLS
 )
 
 
