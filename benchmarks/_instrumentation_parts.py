@@ -7,6 +7,12 @@ kind=CLIENT, attributes=<the attributes ours gives at the start>)``, the SDK cal
 ``span.set_attributes(<the rest of ours>)`` and ``span.end()``, on the same provider and batch
 processor as the instrumented arm. The attributes are those of a span our instrumentation ended
 for the same request, so the floor carries exactly as many, of the same types.
+
+For scale, another instrumentation on the same provider: the official OpenTelemetry OpenAI
+instrumentation (``opentelemetry-instrumentation-genai-openai``), its metrics recorded into a
+``MeterProvider`` of their own and its log records into a ``LoggerProvider`` with no processor
+(message content off, its default) — alone, and with our :class:`CostSpanProcessor` on the
+provider, the way a user of that instrumentation gets cost from us.
 """
 
 from __future__ import annotations
@@ -21,18 +27,23 @@ from typing import Any
 import openai
 import wrapt
 from openai.resources.chat.completions import Completions
+from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as OfficialInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from otel_llmcost import CostSpanProcessor
 from otel_llmcost import semconv as sc
 from otel_llmcost.instrumentation.openai import OpenAIInstrumentor
 
 from ._common import _PREFIXES
 
-__all__ = ["SpanFloor", "print_per_op", "span_of_one_call"]
+__all__ = ["OfficialArm", "SpanFloor", "print_per_op", "span_of_one_call"]
 
 _WHERE_PREFIXES = (*_PREFIXES, sysconfig.get_paths()["stdlib"] + "/")
 
@@ -91,6 +102,44 @@ class SpanFloor:
         unwrap(Completions, "create")
         self.instr.calls += calls
         self.instr.batch.force_flush()
+
+
+class OfficialArm:
+    """The official OpenAI instrumentation on *instr*'s provider, with or without our processor; on and off like an arm."""
+
+    def __init__(self, instr: Any, *, with_processor: bool) -> None:
+        """Share *instr*'s provider and batch processor; count the spans in *instr* so its check still holds.
+
+        With *with_processor*, a provider of its own carries :class:`CostSpanProcessor` (recording
+        into *instr*'s recorder) around *instr*'s batch processor, as ``configure()`` sets it up.
+        """
+        self.instr = instr
+        self.instrumentor = OfficialInstrumentor()
+        self.meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        self.logger_provider = LoggerProvider()
+        self.tracer_provider = instr.provider
+        if with_processor:
+            self.tracer_provider = TracerProvider()
+            self.tracer_provider.add_span_processor(CostSpanProcessor(instr.batch, recorder=instr.recorder))
+
+    def on(self) -> None:
+        """Instrument the ``openai`` package."""
+        self.instrumentor.instrument(
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            logger_provider=self.logger_provider,
+        )
+
+    def off(self, calls: int) -> None:
+        """Uninstrument it after *calls* calls, and flush their spans."""
+        self.instrumentor.uninstrument()
+        self.instr.calls += calls
+        self.instr.batch.force_flush()
+
+    def close(self) -> None:
+        """Shut the meter and logger providers down (the span processors belong to *instr*)."""
+        self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
 
 
 # --- profiles -------------------------------------------------------------------------------------

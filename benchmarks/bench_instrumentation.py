@@ -28,7 +28,9 @@ count proves that every instrumented call ended exactly one span. Three workload
 
 For information: the floor, the SDK span alone in the in-process arm (``start_span`` with the
 attributes ours starts with, ``set_attributes`` with the rest of ours, ``end``, on the same
-provider; :mod:`._instrumentation_parts`), compared with U the same way; the wrapper alone (the
+provider; :mod:`._instrumentation_parts`), compared with U the same way; for scale, the official
+OpenTelemetry OpenAI instrumentation on the same provider, alone and with our ``CostSpanProcessor``
+(how its users get cost from us), compared the same way; the wrapper alone (the
 SDK method replaced by a stub returning the parsed ``ChatCompletion``) per call, and the stream
 proxy alone (iterating the parsed chunks) per chunk.
 These run our code in a tight loop, its code and data hot in the CPU caches: interleaved with the
@@ -63,7 +65,7 @@ from otel_llmcost.instrumentation.openai import OpenAIInstrumentor, _ChatHooks
 from tests.fakes.openai_server import serve
 
 from ._common import Result, median_per_op, print_profile, time_rounds
-from ._instrumentation_parts import SpanFloor, print_per_op, span_of_one_call
+from ._instrumentation_parts import OfficialArm, SpanFloor, print_per_op, span_of_one_call
 from .bench_processor import DiscardingExporter
 
 __all__ = ["TARGET_CHUNK_US", "TARGET_PCT", "TARGET_US", "run"]
@@ -74,6 +76,7 @@ TARGET_CHUNK_US = 3.0
 DIMENSIONS = ("feature", "environment")
 QUEUE_SIZE = 65_536  # more spans than any round ends: nothing is dropped before the flush
 API_KEY = "bench-key"
+_OFFICIAL = "opentelemetry-instrumentation-genai-openai"
 REQUEST: dict[str, Any] = {
     "model": "gpt-4o-mini",
     "messages": [
@@ -154,11 +157,12 @@ class Comparison:
 
 
 def _compare(
-    instr: Instrumentation | SpanFloor, work: Callable[[], float], calls: int, ops: int, rounds: int
+    instr: Instrumentation | SpanFloor | OfficialArm, work: Callable[[], float], calls: int, ops: int, rounds: int
 ) -> Comparison:
     """Run one warm-up round of each arm, then *rounds* timed rounds of each, alternating.
 
-    *instr* is the I arm: our instrumentation, or the floor (:class:`SpanFloor`).
+    *instr* is the I arm: our instrumentation, the floor (:class:`SpanFloor`) or the official
+    instrumentation (:class:`OfficialArm`).
 
     *work* makes *calls* API calls (*ops* operations: calls or chunks) and returns the seconds they took.
     """
@@ -380,6 +384,20 @@ def run(quick: bool = False, profile: bool = False) -> list[Result]:
         )
         _print_comparison(span_floor, "us/call", "what the SDK alone charges for a span like ours")
 
+        official: dict[bool, Comparison] = {}
+        for with_processor in (False, True):
+            other = OfficialArm(instr, with_processor=with_processor)
+            try:
+                official[with_processor] = _compare(other, local_round, local_calls, local_calls, rounds)
+            finally:
+                other.close()
+            print(
+                f"  for scale, the official OpenAI instrumentation ({_OFFICIAL} {version(_OFFICIAL)})"
+                + (", with our CostSpanProcessor for cost" if with_processor else ", no cost")
+                + ", in-process, same rounds:"
+            )
+            _print_comparison(official[with_processor], "us/call", "information")
+
         alone = median_per_op(time_rounds(_wrapper_alone(instr, local_client, alone_calls), alone_rounds), alone_calls)
         floor = median_per_op(time_rounds(_bare(alone_calls), alone_rounds), alone_calls)
         print(
@@ -457,6 +475,18 @@ def run(quick: bool = False, profile: bool = False) -> list[Result]:
             "instrumentation: floor, SDK span alone in-process",
             "(info)",
             f"+{span_floor.added:.1f} us/call = {span_floor.pct:+.1f}%",
+            None,
+        ),
+        Result(
+            "instrumentation: official OpenAI instr., no cost",
+            "(info)",
+            f"+{official[False].added:.1f} us/call = {official[False].pct:+.1f}%",
+            None,
+        ),
+        Result(
+            "instrumentation: official + CostSpanProcessor",
+            "(info)",
+            f"+{official[True].added:.1f} us/call = {official[True].pct:+.1f}%",
             None,
         ),
         Result("instrumentation: wrapper alone", "(info)", f"{alone - floor:.1f} us/call", None),
