@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._anthropic_content import _DELTAS as _ANTHROPIC_DELTAS
 from ._anthropic_content import messages_request
 from ._content import (
     Part,
@@ -26,7 +27,14 @@ from ._content import (
     tool_response_part,
 )
 
-__all__ = ["ConverseStreamContent", "converse_output", "converse_request", "invoke_request"]
+__all__ = [
+    "ConverseStreamContent",
+    "anthropic_delta_text",
+    "converse_delta_text",
+    "converse_output",
+    "converse_request",
+    "invoke_request",
+]
 
 _MEDIA = (("image", "image"), ("document", "document"), ("video", "video"), ("audio", "audio"))
 
@@ -118,6 +126,27 @@ def invoke_request(body: Any) -> RequestContent | None:
         if isinstance(payload, Mapping):
             return messages_request(payload)
     return None
+
+
+# --- generated text of stream deltas (always read: an estimate counts it when a stream sends no usage) ---
+
+
+def converse_delta_text(delta: Mapping[str, Any]) -> str | None:
+    """The generated text of a ConverseStream ``contentBlockDelta.delta``: text, reasoning or tool input."""
+    text = delta.get("text")
+    if text is None:
+        text = _map(delta.get("reasoningContent")).get("text")
+        if text is None:
+            text = _map(delta.get("toolUse")).get("input")
+    return text if isinstance(text, str) else None
+
+
+def anthropic_delta_text(delta: Mapping[str, Any]) -> str | None:
+    """The generated text of an Anthropic ``content_block_delta``'s delta: text, thinking or tool input."""
+    kind = delta.get("type")
+    field = _ANTHROPIC_DELTAS.get(kind) if isinstance(kind, str) else None
+    text = delta.get(field) if field else None
+    return text if isinstance(text, str) else None
 
 
 class ConverseStreamContent:

@@ -6,17 +6,20 @@ exclusive of the prompt cache, so the cache counts are added to give OpenTelemet
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv as sc
 from ..pricing import Usage
+from ._tokens import count_tokens
 
 __all__ = [
     "METRICS_KEY",
     "METRICS_KEYS",
     "anthropic_usage",
     "converse_usage",
+    "counted_output",
     "header_usage",
     "request_id",
     "usage_of",
@@ -81,6 +84,16 @@ def anthropic_usage(usage: Any) -> Usage | None:
     creation = usage.get("cache_creation") if isinstance(usage, Mapping) else None
     one_hour = creation.get("ephemeral_1h_input_tokens") if isinstance(creation, Mapping) else 0
     return usage_of(usage, _ANTHROPIC_KEYS, one_hour)
+
+
+def counted_output(usage: Usage, completion: str, model: str | None) -> Usage:
+    """*usage* with its output counted locally from the *completion* streamed (see :mod:`._tokens`).
+
+    For a stream that ended after Anthropic's ``message_start`` but before its ``message_delta``:
+    the input and cache counts of ``message_start`` are exact, its ``output_tokens`` (1) is a
+    placeholder, as in :mod:`.anthropic`'s own stream reader.
+    """
+    return dataclasses.replace(usage, output_tokens=count_tokens(completion, model), reasoning_tokens=0)
 
 
 def _metadata(result: Any) -> Mapping[str, Any]:

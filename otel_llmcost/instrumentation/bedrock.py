@@ -16,7 +16,12 @@ after one dictionary lookup:
   Bedrock adds to every InvokeModel response.
 * ``InvokeModelWithResponseStream``: the ``body`` event stream is wrapped; usage comes from the
   Anthropic ``message_start`` / ``message_delta`` events or, for any model, from the last chunk's
-  ``amazon-bedrock-invocationMetrics``.
+  ``amazon-bedrock-invocationMetrics``. A stream that ends (cut off, or closed by the application)
+  after ``message_start`` but before ``message_delta`` keeps ``message_start``'s exact input counts
+  and counts its output locally, as its ``output_tokens`` there is a placeholder: cost ``estimated``.
+* A stream that ends before any usage report is estimated from the request's and the streamed
+  texts (:mod:`._tokens`); the streamed text counted is every generated delta: text, reasoning and
+  tool-call input.
 
 Token semantics: Bedrock's ``inputTokens`` (Converse), ``input_tokens`` (Anthropic), the token-count
 headers and the invocation metrics all count input *excluding* cache reads and writes (Converse's
@@ -51,12 +56,20 @@ from .. import semconv as sc
 from ..pricing import Usage
 from ._anthropic_content import MessageStreamContent, message_output
 from ._base import LLMCostInstrumentor, Target
-from ._bedrock_content import ConverseStreamContent, converse_output, converse_request, invoke_request
+from ._bedrock_content import (
+    ConverseStreamContent,
+    anthropic_delta_text,
+    converse_delta_text,
+    converse_output,
+    converse_request,
+    invoke_request,
+)
 from ._bedrock_usage import (
     METRICS_KEY,
     METRICS_KEYS,
     anthropic_usage,
     converse_usage,
+    counted_output,
     header_usage,
     request_id,
     usage_of,
@@ -173,7 +186,8 @@ class _ConverseStreamAccumulator:
         self._seen = True
         delta = event.get("contentBlockDelta")
         if delta is not None:  # the common case first: one check per text chunk
-            text = delta.get("delta", {}).get("text")
+            delta = delta.get("delta", {})
+            text = delta.get("text") or converse_delta_text(delta)  # reasoning and tool input are output too
             if text:
                 self._text.append(text)
         elif "messageStop" in event:
@@ -204,7 +218,19 @@ class _ConverseStreamAccumulator:
 class _InvokeStreamAccumulator:
     """Reads InvokeModelWithResponseStream chunks: Anthropic events and Bedrock's invocation metrics."""
 
-    __slots__ = ("_anthropic", "_attrs", "_call", "_capture", "_content", "_id", "_metrics", "_seen", "_stop", "_text")
+    __slots__ = (
+        "_anthropic",
+        "_attrs",
+        "_call",
+        "_capture",
+        "_content",
+        "_final",
+        "_id",
+        "_metrics",
+        "_seen",
+        "_stop",
+        "_text",
+    )
 
     def __init__(self, call: _BedrockCall, attrs: dict[str, Any], capture: ContentCapture | None = None) -> None:
         self._call = call
@@ -213,6 +239,7 @@ class _InvokeStreamAccumulator:
         self._content = MessageStreamContent() if capture is not None else None
         self._text: list[str] = []
         self._anthropic: dict[str, Any] = {}
+        self._final = False  # a message_delta reported usage: the output count is no longer a placeholder
         self._metrics: Any = None
         self._stop: str | None = None
         self._id: str | None = None
@@ -227,7 +254,8 @@ class _InvokeStreamAccumulator:
         data = json.loads(chunk["bytes"])
         kind = data.get("type")
         if kind == "content_block_delta":
-            text = data.get("delta", {}).get("text")
+            delta = data.get("delta") or {}
+            text = delta.get("text") or anthropic_delta_text(delta)  # thinking and tool input are output too
             if text:
                 self._text.append(text)
         elif kind == "message_start":
@@ -236,7 +264,10 @@ class _InvokeStreamAccumulator:
             self._anthropic.update(message.get("usage") or {})
         elif kind == "message_delta":
             self._stop = (data.get("delta") or {}).get("stop_reason") or self._stop
-            self._anthropic.update(data.get("usage") or {})  # cumulative counts: later ones win
+            usage = data.get("usage")
+            if usage:
+                self._anthropic.update(usage)  # cumulative counts: later ones win
+                self._final = True
         metrics = data.get(METRICS_KEY)
         if metrics is not None:
             self._metrics = metrics
@@ -251,13 +282,20 @@ class _InvokeStreamAccumulator:
         return out
 
     def _usage_outcome(self) -> Outcome:
-        usage = anthropic_usage(self._anthropic) if self._anthropic else None
+        stops = (self._stop,) if self._stop else ()
+        # exact: Anthropic's final counts, else Bedrock's metrics (the last chunk: the stream ended)
+        usage = anthropic_usage(self._anthropic) if self._final else None
         usage = usage or usage_of(self._metrics, METRICS_KEYS)
         if usage is not None:
-            stops = (self._stop,) if self._stop else ()
             return Outcome(usage=usage, response_id=self._id, finish_reasons=stops, attributes=self._attrs)
         if not self._seen:
             return Outcome(attributes=self._attrs)
+        start = anthropic_usage(self._anthropic) if self._anthropic else None
+        if start is not None:  # ended after message_start only: its output count is a placeholder
+            usage = counted_output(start, "".join(self._text), self._call.request_model)
+            return Outcome(
+                usage=usage, estimated=True, response_id=self._id, finish_reasons=stops, attributes=self._attrs
+            )
         outcome = self._call.estimate(self._text, self._stop)
         outcome.response_id, outcome.attributes = self._id, self._attrs
         return outcome

@@ -17,6 +17,11 @@ Speaks just enough of the rest-json wire format for a real ``boto3.client("bedro
 * Errors on demand, chosen by the model id (:data:`ERROR_MODELS`): the ``x-amzn-ErrorType`` header and
   a JSON ``message``, as Bedrock sends them; :data:`STREAM_ERROR_MODEL` fails inside the stream.
 
+A request that enables extended thinking (Anthropic's ``thinking`` in an InvokeModel body, or in a
+Converse call's ``additionalModelRequestFields``) gets a reasoning block of :data:`THINKING_TEXT`
+before the reply, streamed one word per ``thinking_delta`` / ``reasoningContent`` delta and ended
+with a signature delta, as Bedrock streams it.
+
 Token counts are a pure function of the request (:func:`usage_for`) so a test can compute the bill.
 Knobs for bad responses: :attr:`FakeBedrockServer.cut_stream_after` (close the socket after that many
 stream events), :attr:`FakeBedrockServer.omit_usage` (answer, or end a stream cleanly, without any
@@ -41,6 +46,7 @@ __all__ = [
     "ERROR_MODELS",
     "REPLY_TEXT",
     "STREAM_ERROR_MODEL",
+    "THINKING_TEXT",
     "FakeBedrockServer",
     "RecordedRequest",
     "ServedUsage",
@@ -51,6 +57,9 @@ __all__ = [
 
 REPLY_TEXT = "Hello from the fake Bedrock server."
 """The assistant's reply to every request (streamed one word per delta)."""
+
+THINKING_TEXT = "The user wants a greeting, so a short hello will do."
+"""The reasoning of a request that enables extended thinking (streamed one word per delta)."""
 
 ERROR_MODELS: Mapping[str, tuple[int, str, str]] = {
     "throttled.model-v1:0": (429, "ThrottlingException", "Too many requests, please wait before trying again."),
@@ -146,13 +155,25 @@ def _walk(value: Any) -> Iterator[tuple[str, Any]]:
             yield from _walk(v)
 
 
+def thinks(body: Mapping[str, Any]) -> bool:
+    """Whether the request (Anthropic or Converse JSON) enables extended thinking."""
+    extra = body.get("additionalModelRequestFields")
+    return bool(body.get("thinking") or (isinstance(extra, dict) and extra.get("thinking")))
+
+
+def _words(text: str) -> list[str]:
+    """*text* as stream deltas: one word each, the space kept in front of every word but the first."""
+    return [w if i == 0 else " " + w for i, w in enumerate(text.split())]
+
+
 def usage_for(body: Mapping[str, Any]) -> ServedUsage:
     """Return the usage the server reports for the request *body* (Converse or Anthropic JSON).
 
     Uncached input is 12 plus a token per 4 characters of the texts (``text`` fields and string
     ``content``) of ``messages`` and ``system``. A request with a cache point (``cachePoint`` block or
     ``cache_control``) also reads 1536 and writes 512 cached tokens, 128 of those with a one-hour
-    TTL when a cache point asks for ``"ttl": "1h"``. Output is one token per word of the reply.
+    TTL when a cache point asks for ``"ttl": "1h"``. Output is one token per word of the reply, and
+    of the reasoning when the request enables thinking.
     """
     chars = 0
     cached = one_hour = False
@@ -163,7 +184,7 @@ def usage_for(body: Mapping[str, Any]) -> ServedUsage:
         one_hour = one_hour or (key == "ttl" and value == "1h")
     return ServedUsage(
         input_tokens=12 + chars // 4,
-        output_tokens=len(REPLY_TEXT.split()),
+        output_tokens=len(REPLY_TEXT.split()) + (len(THINKING_TEXT.split()) if thinks(body) else 0),
         cache_read=_CACHE_READ if cached else 0,
         cache_write=_CACHE_WRITE if cached else 0,
         cache_write_1h=_CACHE_WRITE_1H if cached and one_hour else 0,
@@ -297,15 +318,23 @@ class _Handler(FakeHandler):
         self._send_json(200, payload, {} if self.server.state.omit_usage else usage.headers())
 
     def _converse_events(self, model_id: str, body: dict[str, Any]) -> list[bytes]:
-        words = REPLY_TEXT.split()
         events = [_event("messageStart", {"role": "assistant"})]
+        index = 0
+        if thinks(body):
+            events += [
+                _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": w}}})
+                for w in _words(THINKING_TEXT)
+            ]
+            signature = {"reasoningContent": {"signature": "c2lnbmF0dXJl"}}
+            events.append(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": signature}))
+            events.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+            index = 1
         events += [
-            _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": w if i == 0 else " " + w}})
-            for i, w in enumerate(words)
+            _event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": w}}) for w in _words(REPLY_TEXT)
         ]
         if model_id == STREAM_ERROR_MODEL:
             return [*events[:3], _exception("modelStreamErrorException", "The model stopped unexpectedly.")]
-        events.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+        events.append(_event("contentBlockStop", {"contentBlockIndex": index}))
         events.append(_event("messageStop", {"stopReason": "end_turn"}))
         if not self.server.state.omit_usage:
             events.append(_event("metadata", {"usage": usage_for(body).converse(), "metrics": {"latencyMs": 420}}))
@@ -317,16 +346,26 @@ class _Handler(FakeHandler):
         message = {"id": f"msg_bdrk_fake{n}", "type": "message", "role": "assistant", "model": "claude-fake"}
         if not omit:
             message["usage"] = {**usage.anthropic(), "output_tokens": 1}
-        events = [
-            _chunk({"type": "message_start", "message": {**message, "content": []}}),
-            _chunk({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ]
-        for i, w in enumerate(REPLY_TEXT.split()):
-            delta = {"type": "text_delta", "text": w if i == 0 else " " + w}
-            events.append(_chunk({"type": "content_block_delta", "index": 0, "delta": delta}))
+        events = [_chunk({"type": "message_start", "message": {**message, "content": []}})]
+        index = 0
+        if thinks(body):
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            events.append(_chunk({"type": "content_block_start", "index": 0, "content_block": block}))
+            for w in _words(THINKING_TEXT):
+                delta = {"type": "thinking_delta", "thinking": w}
+                events.append(_chunk({"type": "content_block_delta", "index": 0, "delta": delta}))
+            signature = {"type": "signature_delta", "signature": "c2lnbmF0dXJl"}
+            events.append(_chunk({"type": "content_block_delta", "index": 0, "delta": signature}))
+            events.append(_chunk({"type": "content_block_stop", "index": 0}))
+            index = 1
+        text_block = {"type": "text", "text": ""}
+        events.append(_chunk({"type": "content_block_start", "index": index, "content_block": text_block}))
+        for w in _words(REPLY_TEXT):
+            delta = {"type": "text_delta", "text": w}
+            events.append(_chunk({"type": "content_block_delta", "index": index, "delta": delta}))
         if model_id == STREAM_ERROR_MODEL:
             return [*events[:3], _exception("modelStreamErrorException", "The model stopped unexpectedly.")]
-        events.append(_chunk({"type": "content_block_stop", "index": 0}))
+        events.append(_chunk({"type": "content_block_stop", "index": index}))
         delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}}
         if not omit:
             delta["usage"] = {"output_tokens": usage.output_tokens}
