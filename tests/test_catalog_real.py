@@ -68,6 +68,9 @@ OUTPUT_BELOW_INPUT = {
     ("openai", "text-embedding-3-small"): "embeddings produce no output tokens",
     ("openai", "text-embedding-3-large"): "embeddings produce no output tokens",
     ("openai", "text-embedding-ada-002"): "embeddings produce no output tokens",
+    ("azure", "text-embedding-3-small"): "embeddings produce no output tokens",
+    ("azure", "text-embedding-3-large"): "embeddings produce no output tokens",
+    ("azure", "text-embedding-ada-002"): "embeddings produce no output tokens",
     **{
         ("cohere", m): "embeddings produce no output tokens"
         for m in (
