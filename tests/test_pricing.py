@@ -109,6 +109,17 @@ def test_unknown_provider_is_unpriced_even_for_known_model(pricer: Pricer) -> No
     assert cost.status == "unpriced"
 
 
+def test_unpriced_reason_names_the_catalog_provider_searched(pricer: Pricer) -> None:
+    """The reason says where a price would go: the catalog provider that bills the call."""
+    usage = Usage(input_tokens=10, output_tokens=10)
+    via_host = pricer.price("openai", "gpt-9-ultra", usage, server_address="acme.openai.azure.com")
+    billed = pricer.matcher.resolve_provider("openai", "gpt-9-ultra", "acme.openai.azure.com")
+    assert billed is not None and billed != "openai"
+    assert f"catalog provider {billed!r}" in (via_host.reason or "")
+    unknown = pricer.price("some_proxy", "gpt-4o", usage)
+    assert "'some_proxy' is not in the catalog" in (unknown.reason or "")
+
+
 def test_no_usage(pricer: Pricer) -> None:
     cost = pricer.price("openai", "gpt-4o", None)
     assert cost.status == "no_usage" and cost.total_usd is None

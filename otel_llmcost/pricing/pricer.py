@@ -137,6 +137,17 @@ class Pricer:
         """Return the catalog entry that bills *model* at *provider*, or ``None``."""
         return self.matcher.match(provider, model, server_address)
 
+    def _unpriced_reason(self, provider: str | None, model: str | None, server_address: str | None) -> str:
+        """Why a call is unpriced, naming the catalog provider searched (where a price or override goes)."""
+        if not model:
+            return "the call names no model"
+        billed = self.matcher.resolve_provider(provider, model, server_address)
+        if billed is None:
+            return f"no price for model {model!r}: provider {provider!r} is not in the catalog"
+        if billed != provider:
+            return f"no price for model {model!r} of catalog provider {billed!r} (the call's provider {provider!r})"
+        return f"no price for model {model!r} of provider {billed!r}"
+
     def price(
         self,
         provider: str | None,
@@ -184,7 +195,7 @@ class Pricer:
                 STATUS_UNPRICED,
                 catalog_version=version,
                 reason_code="unknown_model",
-                reason=f"no price for model {model!r} of provider {provider!r}" if model else "the call names no model",
+                reason=self._unpriced_reason(provider, model, server_address),
             )
         entry = found.entry
         periods = entry.periods
