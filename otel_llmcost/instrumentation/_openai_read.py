@@ -18,6 +18,7 @@ from ._tokens import estimate_usage
 
 __all__ = [
     "Call",
+    "answer_in_traceback",
     "ChatStream",
     "ResponsesStream",
     "chat_prompt",
@@ -103,6 +104,27 @@ def _json_text(value: Any) -> list[str]:
         return [json.dumps(value, default=str)]
     except (TypeError, ValueError):
         return []
+
+
+def answer_in_traceback(exc: BaseException, kind: type) -> Any:
+    """The answer of type *kind* (with usage) that the ``openai`` SDK held when it raised *exc*, or ``None``.
+
+    ``parse()`` validates the answer after reading it: a pydantic ``ValidationError`` from its
+    parser carries nothing of the (billed) answer, but the SDK's frames that raised it, kept by the
+    exception's traceback, still hold it as a local. Only frames of ``openai`` modules are looked
+    in (the module name is read first, the locals only then); nothing is kept. Run only for a call
+    that raised, so it costs a successful call nothing.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        module = frame.f_globals.get("__name__")
+        if isinstance(module, str) and module.startswith("openai."):
+            for value in frame.f_locals.values():
+                if isinstance(value, kind) and getattr(value, "usage", None) is not None:
+                    return value
+        tb = tb.tb_next
+    return None
 
 
 def chat_usage(usage: Any, provider: str) -> tuple[Usage | None, Decimal | None]:

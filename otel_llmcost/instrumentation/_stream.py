@@ -5,6 +5,12 @@ The proxy is a ``wrapt.ObjectProxy``, so everything the SDK's stream object offe
 handing it to the call's :class:`~._wrap.StreamAccumulator`. The span ends, with the usage the
 stream reported (or an estimate), when the stream is exhausted, closed, leaves its ``with`` block,
 raises, or is garbage-collected unfinished (a consumer that stopped reading).
+
+Closing the stream's HTTP ``response`` ends the span too: the proxy's ``response`` is the SDK's,
+behind a proxy whose ``close()``/``aclose()`` (and ``with`` exit) also end the span. ``openai``'s
+stream helpers (``chat.completions.stream()``, ``responses.stream()``) keep ``raw_stream.response``
+and close that, not the stream, when the application leaves their ``with`` block early. Only the
+``response`` attribute is proxied, once per stream: iteration costs nothing more.
 """
 
 from __future__ import annotations
@@ -20,6 +26,63 @@ from ._wrap import StreamAccumulator, fail, finish, guarded, log_once
 __all__ = ["AsyncTracedStream", "TracedStream"]
 
 _FEED = "reading a stream chunk"
+
+
+def _end(call: LLMCallSpan, accumulator: StreamAccumulator, exc: BaseException | None) -> None:
+    """End a streamed *call* with what *accumulator* read (failed with *exc* if given); once."""
+    if call.done:
+        return
+    if exc is None:
+        finish(call, accumulator.outcome)
+    else:
+        fail(call, exc, guarded("reading a stream", accumulator.outcome))
+
+
+class _TracedResponse(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
+    """A stream's HTTP response whose closing ends the stream's span (see the module documentation).
+
+    It holds the call and the accumulator, not the stream proxy: no reference cycle, so a dropped
+    stream still ends its span at once.
+    """
+
+    def __init__(self, wrapped: Any, call: LLMCallSpan, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_acc = accumulator
+
+    def close(self) -> Any:
+        """Close the response, then end the span with what was streamed."""
+        try:
+            return self.__wrapped__.close()
+        finally:
+            _end(self._self_call, self._self_acc, None)
+
+    async def aclose(self) -> Any:
+        """Close the (async) response, then end the span with what was streamed."""
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            _end(self._self_call, self._self_acc, None)
+
+    def __enter__(self) -> _TracedResponse:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            _end(self._self_call, self._self_acc, None)
+
+    async def __aenter__(self) -> _TracedResponse:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            _end(self._self_call, self._self_acc, None)
 
 
 class _State:
@@ -43,15 +106,21 @@ class _Traced(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         self._self_call = call
         self._self_acc = accumulator
         self._self_state = _State(call.context, accumulator.feed)
+        self._self_response: Any = None
 
     def _self_end(self, exc: BaseException | None) -> None:
-        call = self._self_call
-        if call.done:
-            return
-        if exc is None:
-            finish(call, self._self_acc.outcome)
-        else:
-            fail(call, exc, guarded("reading a stream", self._self_acc.outcome))
+        _end(self._self_call, self._self_acc, exc)
+
+    @property
+    def response(self) -> Any:
+        """The SDK stream's HTTP response; closing it ends the span too (made on first read, then kept)."""
+        traced = self._self_response
+        if traced is None:
+            response = self.__wrapped__.response  # a stream without one raises AttributeError, as unproxied
+            if response is None:
+                return None
+            traced = self._self_response = _TracedResponse(response, self._self_call, self._self_acc)
+        return traced
 
     def __del__(self) -> None:
         # the application stopped reading and dropped the stream: end with what was seen

@@ -24,6 +24,7 @@ from ._call import LLMCallSpan, Outcome
 
 __all__ = [
     "CallHooks",
+    "FailedOutcome",
     "StreamAccumulator",
     "Wrapper",
     "admit",
@@ -68,7 +69,10 @@ class StreamAccumulator(Protocol):
 
 
 class CallHooks(Protocol):
-    """What an SDK instrumentation provides for one wrapped method."""
+    """What an SDK instrumentation provides for one wrapped method.
+
+    Hooks may also define :class:`FailedOutcome`'s ``failed_outcome``, to price a call that raised.
+    """
 
     def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> LLMCallSpan | None:
         """Start the call's span from the method's arguments (``None``: do not trace this call)."""
@@ -78,6 +82,19 @@ class CallHooks(Protocol):
 
     def stream(self, call: LLMCallSpan, result: Any) -> Any:
         """If *result* is a stream, return it wrapped (see :mod:`._stream`); else ``None``."""
+
+
+class FailedOutcome(Protocol):
+    """An optional hook of :class:`CallHooks`: what a call that raised was billed for.
+
+    Some SDK methods raise *after* a billed answer (``openai``'s ``parse()`` when the completion
+    stopped on its length limit or failed to parse): ``failed_outcome(call, exc)`` returns the
+    outcome the exception (or the SDK) still carries, so the failed call is priced, or ``None``.
+    The wrappers look it up only when the method raised: a successful call costs nothing more.
+    """
+
+    def failed_outcome(self, call: LLMCallSpan, exc: BaseException) -> Outcome | None:
+        """Return the billed outcome of a call that raised *exc* (``None``: nothing was billed)."""
 
 
 def finish(call: LLMCallSpan, read: Callable[[], Outcome]) -> None:
@@ -91,6 +108,12 @@ def fail(call: LLMCallSpan, exc: BaseException, outcome: Outcome | None = None) 
     """End *call* as failed with *exc*."""
     guarded("recording an error", call.fail, exc, outcome=outcome)
     _ensure_ended(call)
+
+
+def _failed(hooks: CallHooks, call: LLMCallSpan, exc: BaseException) -> None:
+    """End *call* as failed with *exc*, priced with what the hooks' ``failed_outcome`` finds billed."""
+    read = getattr(hooks, "failed_outcome", None)  # optional (see FailedOutcome)
+    fail(call, exc, guarded("reading a failed call", read, call, exc) if read is not None else None)
 
 
 def _ensure_ended(call: LLMCallSpan) -> None:
@@ -169,7 +192,7 @@ def sync_wrapper(hooks: CallHooks) -> Wrapper:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            fail(call, exc)
+            _failed(hooks, call, exc)
             raise
         finally:
             otel_context.detach(token)
@@ -195,7 +218,7 @@ def async_wrapper(
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            fail(call, exc)
+            _failed(hooks, call, exc)
             raise
         finally:
             otel_context.detach(token)

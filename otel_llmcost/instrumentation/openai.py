@@ -22,6 +22,21 @@ whether or not the span is sampled.
   exact. This CHANGES THE REQUEST and the stream: the server then sends one more chunk, whose
   ``choices`` list is empty (code reading ``chunk.choices[0]`` unguarded fails on it), and an
   OpenAI-compatible server that does not know the option may reject the request.
+- **Stream helpers.** ``chat.completions.stream()`` and ``responses.stream()`` read the traced
+  stream ``create(stream=True)`` returns; leaving their ``with`` block early (or ``close()``) closes
+  the stream's HTTP response, which ends the span at once with what was streamed so far (an
+  estimate without usage), as closing the stream does (:mod:`._stream`).
+- **Parse failures.** ``parse()`` (chat and Responses API, sync and async) raises after a billed
+  answer when the completion stopped on its length limit or content filter
+  (``LengthFinishReasonError``, ``ContentFilterFinishReasonError``: they carry the completion) or
+  its content does not validate (pydantic ``ValidationError``: it carries nothing, and the answer is
+  read from the SDK's frames in the exception's traceback, :func:`._openai_read.answer_in_traceback`).
+  The span keeps ``error.type`` and its error status and the call is counted as failed, but its
+  usage is priced. Limit: an SDK version that holds the answer nowhere reachable leaves such a
+  call ``no_usage``; so does a ``ContentFilterFinishReasonError`` without a completion. The same
+  errors raised by ``with_raw_response`` parse calls, whose span ends before the application
+  parses, are priced when the span reads the answer. The Responses API's ``parse()`` has no
+  finish-reason errors (an incomplete response is returned, with its usage).
 - **Raw responses.** ``with_raw_response`` calls are priced from the parsed body (``parse()``
   memoises, so the application gets the same object); ``with_streaming_response`` bodies, and raw
   streams, belong to the application and are counted with cost status ``no_usage``.
@@ -38,6 +53,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from openai import APIError
 from openai.lib.azure import BaseAzureClient
 from opentelemetry.context import get_current
 from opentelemetry.trace import Tracer
@@ -51,7 +67,7 @@ from ._call import LLMCallSpan, Outcome
 from ._content import ContentCapture, RequestContent, content_capture
 from ._openai_content import chat_output, chat_request, responses_output, responses_request
 from ._openai_read import Call as _Call
-from ._openai_read import ChatStream, ResponsesStream, chat_usage, responses_usage
+from ._openai_read import ChatStream, ResponsesStream, answer_in_traceback, chat_usage, responses_usage
 from ._openai_read import number as _number
 from ._openai_read import to_int as _int
 from ._openai_read import to_str as _str
@@ -132,6 +148,8 @@ class _Hooks:
     """What the wrappers call for one kind of OpenAI call (see :class:`._wrap.CallHooks`)."""
 
     operation: ClassVar[str]
+    answer: ClassVar[tuple[str, str] | None] = None
+    """(module, class) of the answer ``parse()`` validates, for :meth:`failed_outcome`."""
 
     def __init__(
         self,
@@ -197,12 +215,31 @@ class _Hooks:
         if call.raw:
             if call.raw != "true" or call.streaming:
                 return Outcome()  # the body (or stream) is the application's to read
-            result = result.parse()  # with_raw_response: already read, and parse() memoises
+            try:
+                result = result.parse()  # with_raw_response: already read, and parse() memoises
+            except Exception as exc:  # parse()'s parser failing on a billed answer; the app meets it too
+                failed = self.failed_outcome(call, exc)
+                if failed is None:
+                    raise
+                return failed
         return self.read(call, result)
 
     def read(self, call: _Call, result: Any) -> Outcome:
         """Read the outcome of a parsed response object."""
         raise NotImplementedError
+
+    def failed_outcome(self, span: LLMCallSpan, exc: BaseException) -> Outcome | None:
+        """The billed outcome of a call whose ``parse()`` raised after the answer (module docs), else ``None``.
+
+        Called only for a call that raised (see :class:`._wrap.FailedOutcome`).
+        """
+        if self.answer is None or isinstance(exc, APIError):  # APIError: the request failed, no answer
+            return None
+        answer = getattr(exc, "completion", None)  # LengthFinishReasonError, ContentFilterFinishReasonError
+        if answer is None:
+            kind = getattr(importlib.import_module(self.answer[0]), self.answer[1], None)
+            answer = answer_in_traceback(exc, kind) if isinstance(kind, type) else None
+        return self.read(span, answer) if answer is not None else None  # type: ignore[arg-type]
 
     def accumulator(self, call: _Call) -> Any:
         """Return the :class:`._wrap.StreamAccumulator` of a streamed call."""
@@ -211,6 +248,7 @@ class _Hooks:
 
 class _ChatHooks(_Hooks):
     operation = "chat"
+    answer = ("openai.types.chat", "ChatCompletion")
 
     def start(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Call | None:
         call = super().start(instance, args, kwargs)
@@ -260,6 +298,7 @@ class _ChatHooks(_Hooks):
 
 class _ResponsesHooks(_Hooks):
     operation = "chat"
+    answer = ("openai.types.responses", "Response")
 
     def request_attributes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         return {

@@ -14,6 +14,8 @@ Speaks just enough of the wire format for the official ``openai`` client:
 * Errors on demand, chosen by the request's ``model`` (see :data:`ERROR_MODELS`), with OpenAI's
   ``{"error": {...}}`` body; :data:`MALFORMED_MODEL` gets a 200 whose body is not JSON, and
   :data:`CUT_STREAM_MODEL` a stream the server cuts off after :data:`CUT_AFTER_CHUNKS` chunks.
+* A chat completion that stops on another finish reason than ``stop``, chosen by the request's
+  ``model`` too (see :data:`FINISH_REASON_MODELS`): billed (with usage) as any other.
 
 Token counts are a pure function of the request (:func:`chat_usage`, :func:`embedding_usage`) so a
 test can compute the exact bill; every request is also kept in :attr:`FakeOpenAIServer.requests`.
@@ -39,6 +41,7 @@ __all__ = [
     "CUT_STREAM_MODEL",
     "EMBEDDING_DIMENSIONS",
     "ERROR_MODELS",
+    "FINISH_REASON_MODELS",
     "MALFORMED_MODEL",
     "REPLY_TEXT",
     "SNAPSHOTS",
@@ -67,6 +70,8 @@ SNAPSHOTS: Mapping[str, str] = {
     # a deployment name no catalog knows, served by a model it does: only the response model prices it
     "acme-router": "gpt-4o-mini-2024-07-18",
     "cut-stream": "gpt-4o-mini-2024-07-18",  # CUT_STREAM_MODEL: what was streamed before the cut is priced
+    "length-limited": "gpt-4o-mini-2024-07-18",  # FINISH_REASON_MODELS: billed as gpt-4o-mini
+    "content-filtered": "gpt-4o-mini-2024-07-18",
 }
 """Request model -> the dated snapshot the response names; other models are echoed unchanged."""
 
@@ -76,6 +81,9 @@ ERROR_MODELS: Mapping[str, tuple[int, str, str | None, str]] = {
     "bad-request": (400, "invalid_request_error", "invalid_value", "Invalid value for 'model'."),
 }
 """Request model -> (HTTP status, error type, error code, message) answered instead of a result."""
+
+FINISH_REASON_MODELS: Mapping[str, str] = {"length-limited": "length", "content-filtered": "content_filter"}
+"""Request model -> the ``finish_reason`` its chat completion (or the last chunk of its stream) ends with."""
 
 MALFORMED_MODEL = "malformed-json"
 """Request model answered with status 200 and a truncated, unparseable JSON body."""
@@ -262,7 +270,7 @@ class _Handler(FakeHandler):
                         "index": 0,
                         "message": {"role": "assistant", "content": REPLY_TEXT, "refusal": None},
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": FINISH_REASON_MODELS.get(str(body["model"]), "stop"),
                     }
                 ],
                 "usage": usage.as_json(),
@@ -288,7 +296,7 @@ class _Handler(FakeHandler):
         words = REPLY_TEXT.split()
         events = [choice({"role": "assistant", "content": "", "refusal": None})]
         events += [choice({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
-        events.append(choice({}, "stop"))
+        events.append(choice({}, FINISH_REASON_MODELS.get(str(body["model"]), "stop")))
         if include_usage:
             events.append({**base, "choices": [], "usage": chat_usage(body).as_json()})
 
