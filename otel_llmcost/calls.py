@@ -290,8 +290,9 @@ def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | Non
             the span processor); ``None`` reads every ``llm.property.*`` attribute.
 
     Returns:
-        The call, or ``None`` when the attributes do not describe a GenAI call (no provider,
-        no model and no token counts).
+        The call, or ``None`` when the attributes do not describe a GenAI call: no token counts,
+        and either no provider and no model, or no operation name and no ``error.type`` (a span
+        without usage counts as a call when it names what it did, or that it failed).
     """
     get = attrs.get
     # One C-level pass over the names tells whether any other convention or schema-v2 fact is
@@ -316,6 +317,10 @@ def extract_call(attrs: Mapping[str, Any], *, property_keys: Iterable[str] | Non
     options = None
     if rare and not _V2_KEYS.isdisjoint(attrs):
         usage, usage_error, usage_code, options = _v2(attrs, usage, usage_error, usage_code)
+    if usage is None and usage_error is None and not (found[_OPERATION] or found[_ERROR]):
+        # No usage, and neither an operation nor a failure: an SDK's span of something that is not
+        # an LLM request (counting tokens, listing models...), though it names its provider.
+        return None
     properties: dict[str, str]
     if property_keys is None:
         properties = {

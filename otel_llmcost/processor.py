@@ -3,8 +3,11 @@
 The SDK freezes a span's attributes before any processor's ``on_end`` runs, so a span that needs
 a price is handed on as a rebuilt :class:`ReadableSpan` carrying its original attributes plus
 the ``llm.cost.*`` ones. A span that already carries a cost (priced by our instrumentation or by
-another hop) is passed through unchanged and not counted again. Nothing here raises into the
-application: failures are logged once and counted in ``llm_cost_spans_skipped_total``.
+another hop) is passed through unchanged and not counted again, and so is a span another
+instrumentation made of a call ours traced too: :meth:`CostSpanProcessor.on_start` marks the
+spans that start inside one of our calls with ``llm.cost.covered_by`` (one call, one cost).
+Nothing here raises into the application: failures are logged once and counted in
+``llm_cost_spans_skipped_total``.
 
 This runs for every span the application ends, so the usual GenAI span goes through
 :class:`FastPath`: what depends only on its provider, models and labels is worked out once per
@@ -27,12 +30,7 @@ from opentelemetry.trace import StatusCode
 
 from . import semconv as sc
 from ._spans import add_amount_attributes, add_cost_attributes, amount_floats, cost_attributes, span_attributes
-from ._state import (
-    IN_LLM_CALL,
-    _covered,  # the covered spans: empty unless our instrumentation is in use
-    cover,
-    is_covered,
-)
+from ._state import IN_LLM_CALL, stamp_covered
 from .calls import (
     ANY_VARIANT_NAMES,
     NOT_PLAIN_NAMES,
@@ -63,6 +61,7 @@ __all__ = ["CostSpanProcessor", "cost_attributes", "session_of"]
 _log = logging.getLogger(__name__)
 _COST_STATUS = sc.LLM_COST_STATUS
 _COST_TOTAL = sc.LLM_COST_TOTAL_USD
+_COVERED_BY = sc.LLM_COST_COVERED_BY
 _ERROR = StatusCode.ERROR
 _MAX_PLANS = 4096
 _OK_PRICED = (sc.STATUS_OK, STATUS_PRICED)
@@ -347,6 +346,9 @@ class CostSpanProcessor(SpanProcessor):
         self._logged: set[str] = set()
         self._fast: FastPath | None = None
 
+    stamps_covered = True
+    """Marks spans that start inside one of our calls with ``llm.cost.covered_by`` (see :mod:`otel_llmcost._state`)."""
+
     fast_path = True
     """Price the usual span through :class:`FastPath` (the general path gives the same result)."""
 
@@ -368,12 +370,17 @@ class CostSpanProcessor(SpanProcessor):
             )
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Stamp session, user and custom properties from the context's baggage onto the span."""
+        """Mark a span that starts inside one of our calls as covered; stamp baggage's session, user, properties."""
         ctx = parent_context if parent_context is not None else get_current()
         if ctx:  # an empty context (no parent span, no baggage, no call of ours) has nothing for us
-            if ctx.get(IN_LLM_CALL):
+            owner = ctx.get(IN_LLM_CALL)
+            if owner:
                 # another instrumentation's span inside one of our priced calls: ours carries the cost
-                cover(span.context.span_id)
+                try:
+                    stamp_covered(span, owner, ctx)
+                except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
+                    self.recorder.record_skip("internal_error")
+                    self._log_once("marking a covered span", exc)
             if self.stamp_context:
                 try:
                     values = current_attributes(ctx)
@@ -389,15 +396,11 @@ class CostSpanProcessor(SpanProcessor):
             self.inner.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Price the span if it is an unpriced GenAI call, count it, and hand it on."""
+        """Price the span if it is an unpriced, uncovered GenAI call, count it, and hand it on."""
         out = span
         try:
             attrs = span_attributes(span)
-            if (
-                _COST_STATUS not in attrs
-                and _COST_TOTAL not in attrs
-                and not (_covered and is_covered(span.context.span_id))
-            ):
+            if _COST_STATUS not in attrs and _COST_TOTAL not in attrs and _COVERED_BY not in attrs:
                 out = self._price(span, attrs)
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the application
             self.recorder.record_skip("internal_error")

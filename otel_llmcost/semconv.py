@@ -350,6 +350,9 @@ LLM_COST_PRICING_PROVIDER: Final = "llm.cost.pricing.provider"
 LLM_COST_PRICING_VERSION: Final = "llm.cost.pricing.version"
 """The version of the price catalog used. (registry: semconv/registry.yaml#llm.cost.pricing.version)"""
 
+LLM_COST_COVERED_BY: Final = "llm.cost.covered_by"
+"""On another instrumentation's span of a call that one of ours also traced: the span id (16 lowercase hex digits) of the span that carries the call's cost. Neither the span processor nor the collector prices or counts a span that has it: one call, one cost. (registry: semconv/registry.yaml#llm.cost.covered_by)"""
+
 
 # --- registry.llm.session: Grouping attributes the application sets through otel_llmcost.session/user/properties; carried in baggage.
 
@@ -420,7 +423,7 @@ GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 """The type of token counted in gen_ai.client.token.usage (input or output). (registry: semconv/registry.yaml#gen_ai.token.type)"""
 
 OUTCOME: Final = "outcome"
-"""What the collector did with a span (received, llm, priced, unpriced, invalid, duplicate, already_priced). (registry: semconv/registry.yaml#outcome)"""
+"""What the collector did with a span (spans, llm, priced, unpriced, invalid, duplicates, already_priced, covered). (registry: semconv/registry.yaml#outcome)"""
 
 EXPORTER: Final = "exporter"
 """The collector exporter a figure is about. (registry: semconv/registry.yaml#exporter)"""

@@ -659,7 +659,15 @@ def test_with_the_official_instrumentation_each_call_is_counted_once(
     theirs = [s for s in spans if s not in ours]
     assert len(ours) == 4 and len(theirs) == 4
     assert all((s.attributes or {})["llm.cost.status"] == "priced" for s in ours)
-    assert not [k for s in theirs for k in (s.attributes or {}) if k.startswith("llm.cost.")]  # passed on untouched
+    # passed on unpriced, each marked as covered by our span of the same call (its parent or child)
+    assert [[k for k in (s.attributes or {}) if k.startswith("llm.cost.")] for s in theirs] == [
+        ["llm.cost.covered_by"]
+    ] * 4
+    pairs = {(s.parent.span_id if s.parent else None, s.context.span_id) for s in spans}
+    for s in theirs:
+        covering = int(str((s.attributes or {})["llm.cost.covered_by"]), 16)
+        assert covering in {o.context.span_id for o in ours}
+        assert (covering, s.context.span_id) in pairs or (s.context.span_id, covering) in pairs
     assert sum(n for _, n in recorder.snapshot().requests) == 4
     assert recorder.total_cost() == total
 

@@ -175,7 +175,9 @@ def test_each_session_is_counted_once_by_its_first_call_s_dimensions(pricer: Pri
 
 def test_session_ids_are_kept_in_a_bounded_window(pricer: Pricer) -> None:
     rec = Recorder(("feature",), max_sessions=1000)
-    call = extract_call({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"})
+    call = extract_call(
+        {"gen_ai.provider.name": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    )
     assert call is not None
     route = rec.route(rec.label_key("openai", "gpt-4o", call))
 

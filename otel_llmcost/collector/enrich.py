@@ -4,8 +4,10 @@ The same core as in-process: each span's attributes (only the keys pricing reads
 :class:`~otel_llmcost.calls.LLMCall`, priced by the :class:`~otel_llmcost.pricing.Pricer`, counted by
 the :class:`~otel_llmcost.metrics.Recorder`, and the ``llm.cost.*`` attributes are appended to the
 span. Session, user and property attributes may come from the span or, when the span lacks them,
-from its resource. Non-LLM spans and spans that already carry a cost pass through untouched; a span
-seen before (same trace and span id, at-least-once redelivery) is forwarded but not counted again.
+from its resource. Non-LLM spans, spans that already carry a cost and spans covered by another
+span of the same call (``llm.cost.covered_by``: another instrumentation's span of a call ours
+priced) pass through untouched; a span seen before (same trace and span id, at-least-once
+redelivery) is forwarded but not counted again.
 """
 
 from __future__ import annotations
@@ -31,13 +33,18 @@ __all__ = ["Deduplicator", "EnrichStats", "enrich"]
 _PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
 _LLM_PREFIXES = ("gen_ai.", "llm.")
 _COST_KEYS = frozenset({sc.LLM_COST_STATUS, sc.LLM_COST_TOTAL_USD})
+_COVERED_BY = sc.LLM_COST_COVERED_BY
 # Every attribute name pricing reads: a span's other attributes are never decoded.
 _WANTED = ATTRIBUTES_READ
 
 
 @dataclass(slots=True)
 class EnrichStats:
-    """What one batch held: spans seen, priced, unpriced, skipped, duplicates, passed through."""
+    """What one batch held: spans seen, priced, unpriced, skipped, duplicates, passed through.
+
+    ``already_priced`` and ``covered`` count LLM spans passed through unpriced and uncounted: they
+    carry a cost already, or another span of the same call carries it (``llm.cost.covered_by``).
+    """
 
     spans: int = 0
     llm: int = 0
@@ -46,6 +53,7 @@ class EnrichStats:
     invalid: int = 0
     duplicates: int = 0
     already_priced: int = 0
+    covered: int = 0
 
 
 class Deduplicator:
@@ -196,7 +204,8 @@ _PROPERTY_LEN = len(_PROPERTY_PREFIX)
 def _reading(names: Iterable[str]) -> dict[str, int]:
     """Return how :func:`_span_attributes` reads each of *names*."""
     return {
-        key: (_LLM if key.startswith(_LLM_PREFIXES) else 0)
+        # the covered mark alone does not make an LLM span (an HTTP span inside one of our calls)
+        key: (_LLM if key.startswith(_LLM_PREFIXES) and key != _COVERED_BY else 0)
         | (_AS_INT if key in _INT_NAMES else 0)
         | (_UNUSED if key in _UNUSED_VALUES else 0)
         for key in names
@@ -266,7 +275,7 @@ def enrich(
     stats = EnrichStats()
     dims = recorder.dimensions
     properties = bool(dims)
-    reading = _reading(_WANTED | {_PROPERTY_PREFIX + dim for dim in dims})
+    reading = _reading(_WANTED | {_COVERED_BY} | {_PROPERTY_PREFIX + dim for dim in dims})
     if fast is None or fast.pricer is not pricer or fast.recorder is not recorder:
         fast = FastPath(pricer, recorder)
     for rs in request.resource_spans:
@@ -282,6 +291,9 @@ def enrich(
                     continue  # e.g. an HTTP span with only server.address: not an LLM call
                 if _COST_KEYS.intersection(attrs) and is_priced(attrs):
                     stats.already_priced += 1
+                    continue
+                if _COVERED_BY in attrs:  # another span of this call carries its cost
+                    stats.covered += 1
                     continue
                 if resource_context is None:
                     resource_context = _wanted(rs.resource.attributes, True)

@@ -9,6 +9,7 @@ will be delivered.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from .enrich import Deduplicator, EnrichStats, enrich
 __all__ = ["Backpressure", "Exporter", "Pipeline", "SelfMetrics", "SubmitResult"]
 
 _log = logging.getLogger(__name__)
+# what the collector did with spans, each an outcome label of llm_collector_spans_total
+_OUTCOMES = tuple(f.name for f in dataclasses.fields(EnrichStats))
 
 
 class Backpressure(Exception):
@@ -64,7 +67,7 @@ class SubmitResult:
 
 
 class SelfMetrics:
-    """The collector's own counters: received, priced, unpriced, duplicates, dropped by reason."""
+    """The collector's own counters: received, priced, unpriced, duplicates, covered, dropped by reason."""
 
     def __init__(self) -> None:
         """Start every counter at zero."""
@@ -76,7 +79,7 @@ class SelfMetrics:
     def add(self, stats: EnrichStats) -> None:
         """Count a processed batch."""
         with self._lock:
-            for name in ("spans", "llm", "priced", "unpriced", "invalid", "duplicates", "already_priced"):
+            for name in _OUTCOMES:
                 self.counts[name] = self.counts.get(name, 0) + getattr(stats, name)
 
     def drop(self, reason: str, spans: int) -> None:

@@ -13,7 +13,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 from wrapt import wrap_function_wrapper
 
-from .._state import configure_if_needed
+from .._state import configure_if_needed, ensure_covered_stamp
 from ..version import __version__
 from ._wrap import CallHooks, Wrapper, async_wrapper, sync_wrapper
 
@@ -37,7 +37,10 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     Subclasses set ``_instruments`` (requirement strings) and implement :meth:`targets`. Passing
     ``tracer_provider=`` to :meth:`instrument` uses that provider; without it the global one is used
     and, unless :func:`otel_llmcost.configure` already ran, it is run with its defaults (the
-    ``opentelemetry-instrument`` path), so cost metrics are exported.
+    ``opentelemetry-instrument`` path), so cost metrics are exported. An SDK provider without our
+    :class:`~otel_llmcost.processor.CostSpanProcessor` gets a
+    :class:`~otel_llmcost._state.CoveredSpanStamp`, so that the spans other instrumentations start
+    inside our calls are marked as covered by ours.
     """
 
     _instruments: ClassVar[Collection[str]] = ()
@@ -54,7 +57,11 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if kwargs.get("tracer_provider") is None:
             # loaded by opentelemetry-instrument (or called bare): make sure money reaches metrics
             configure_if_needed()
-        tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider"))
+        provider = kwargs.get("tracer_provider")
+        # spans other instrumentations start inside our calls get llm.cost.covered_by on this
+        # provider even without our span processor (one call, one cost, also at a collector)
+        ensure_covered_stamp(provider if provider is not None else trace.get_tracer_provider())
+        tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=provider)
         self._wrapped: list[Target] = []
         for target, hooks in self.targets(tracer, **kwargs):
             try:

@@ -31,7 +31,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from .. import semconv as sc
 from .._spans import add_cost_attributes, span_attributes
-from .._state import IN_LLM_CALL, cover, current_pricer, current_recorder
+from .._state import IN_LLM_CALL, current_pricer, current_recorder, span_hex
 from ..budgets import runtime as _guards
 from ..budgets.guard import Permit
 from ..budgets.limits import BudgetExceededError
@@ -87,10 +87,11 @@ def error_type_of(exc: BaseException) -> str:
 
 
 def _is_other_genai_span(span: trace.Span) -> bool:
+    """Whether *span* is another instrumentation's open GenAI span, not priced nor covered yet."""
     if not span.is_recording():
         return False
     attrs = span_attributes(span)
-    return sc.GEN_AI_OPERATION_NAME in attrs and sc.LLM_COST_STATUS not in attrs
+    return sc.GEN_AI_OPERATION_NAME in attrs and sc.LLM_COST_STATUS not in attrs and sc.LLM_COST_COVERED_BY not in attrs
 
 
 # The context key the API keeps the current span under, found through the API itself.
@@ -210,12 +211,12 @@ class LLMCallSpan:
         self.permit: Permit | None = None
         parent = get_current() if context is None else context
         baggage: dict[str, str] = {}
+        outer_span: trace.Span | None = None  # another instrumentation's span of this same call
         if parent:  # an empty context (no span, no baggage: a script's call) has nothing to read
             baggage = current_attributes(parent)
             outer = trace.get_current_span(parent)
-            if _is_other_genai_span(outer):
-                # another instrumentation's span wraps this same call: ours will carry its cost
-                cover(outer.get_span_context().span_id)
+            if outer is not parent.get(IN_LLM_CALL) and _is_other_genai_span(outer):
+                outer_span = outer  # marked once ours has an id, below
         self._baggage = baggage
         # At the start, what a sampler may decide on (the conventions' sampling-relevant attributes,
         # and the session/user the processor would stamp); the rest right after, without the SDK's
@@ -239,8 +240,13 @@ class LLMCallSpan:
                     extra[key] = value
             if extra:
                 set_span_attributes(span, extra)
-        # set_value(IN_LLM_CALL, True, set_span_in_context(span, parent)), in one copy
-        self.context: Context = Context({**parent, _SPAN_KEY: span, IN_LLM_CALL: True})
+        if outer_span is not None:
+            # another instrumentation's span wraps this same call: ours carries its cost, and the
+            # mark says so to the processor and to any collector downstream (one call, one cost)
+            outer_span.set_attribute(sc.LLM_COST_COVERED_BY, span_hex(span))
+        # set_value(IN_LLM_CALL, span, set_span_in_context(span, parent)), in one copy; spans that
+        # start inside the call are marked covered by a span processor (see otel_llmcost._state)
+        self.context: Context = Context({**parent, _SPAN_KEY: span, IN_LLM_CALL: span})
 
     def admit(self) -> None:
         """Ask the installed guard before the SDK call; keep the permit to settle when the span ends.
