@@ -24,7 +24,7 @@ from ._content import (
     tool_response_part,
 )
 
-__all__ = ["MessageStreamContent", "message_output", "messages_request"]
+__all__ = ["DELTA_TEXT", "MessageStreamContent", "message_output", "messages_request"]
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -117,7 +117,8 @@ def message_output(msg: Any) -> list[dict[str, Any]]:
     return [output_message(parts, reason)]
 
 
-_DELTAS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+DELTA_TEXT: Mapping[Any, str] = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+"""The field that holds the generated text of each kind of Anthropic ``content_block_delta``."""
 
 
 class MessageStreamContent:
@@ -136,7 +137,7 @@ class MessageStreamContent:
             self._blocks[_get(event, "index")] = (_get(event, "content_block"), [])
         elif kind == "content_block_delta":
             delta = _get(event, "delta")
-            field = _DELTAS.get(_get(delta, "type"))
+            field = DELTA_TEXT.get(_get(delta, "type"))
             piece = _get(delta, field) if field else None
             block = self._blocks.get(_get(event, "index"))
             if block is not None and isinstance(piece, str):

@@ -12,8 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._anthropic_content import _DELTAS as _ANTHROPIC_DELTAS
-from ._anthropic_content import messages_request
+from ._anthropic_content import DELTA_TEXT, messages_request
 from ._content import (
     Part,
     RequestContent,
@@ -144,7 +143,7 @@ def converse_delta_text(delta: Mapping[str, Any]) -> str | None:
 def anthropic_delta_text(delta: Mapping[str, Any]) -> str | None:
     """The generated text of an Anthropic ``content_block_delta``'s delta: text, thinking or tool input."""
     kind = delta.get("type")
-    field = _ANTHROPIC_DELTAS.get(kind) if isinstance(kind, str) else None
+    field = DELTA_TEXT.get(kind) if isinstance(kind, str) else None
     text = delta.get(field) if field else None
     return text if isinstance(text, str) else None
 

@@ -51,7 +51,7 @@ from opentelemetry.trace import Tracer
 
 from .. import semconv as sc
 from ..pricing import Usage
-from ._anthropic_content import MessageStreamContent, message_output, messages_request
+from ._anthropic_content import DELTA_TEXT, MessageStreamContent, message_output, messages_request
 from ._base import LLMCostInstrumentor, Target
 from ._call import LLMCallSpan, Outcome
 from ._content import ContentCapture, content_capture
@@ -260,14 +260,6 @@ class _MessagesCall(LLMCallSpan):
     body: Mapping[str, Any]
 
 
-_DELTA_TEXT: Mapping[Any, str] = {
-    "text_delta": "text",
-    "thinking_delta": "thinking",
-    "input_json_delta": "partial_json",
-}
-"""The field that holds the generated text of each kind of ``content_block_delta``."""
-
-
 class _StreamAccumulator:
     """Reads a Messages event stream: usage from ``message_start`` and ``message_delta``, text for estimates."""
 
@@ -303,7 +295,7 @@ class _StreamAccumulator:
         if kind == "content_block_delta":
             # text, thinking and tool-input deltas are all generated (output) tokens
             delta = event.delta
-            part = _DELTA_TEXT.get(getattr(delta, "type", None))
+            part = DELTA_TEXT.get(getattr(delta, "type", None))
             text = _get(delta, part) if part else None
             if isinstance(text, str):
                 self._text.append(text)
