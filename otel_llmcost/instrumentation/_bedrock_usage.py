@@ -18,6 +18,7 @@ __all__ = [
     "METRICS_KEY",
     "METRICS_KEYS",
     "anthropic_usage",
+    "model_chunk_text",
     "converse_usage",
     "counted_output",
     "header_usage",
@@ -109,3 +110,43 @@ def header_usage(result: Any) -> Usage | None:
 def request_id(result: Any) -> dict[str, Any]:
     request_id = _metadata(result).get("RequestId")
     return {sc.AWS_REQUEST_ID: request_id} if isinstance(request_id, str) and request_id else {}
+
+
+def _first_choice(data: Mapping[str, Any], key: str) -> Any:
+    items = data.get(key)
+    return items[0] if isinstance(items, list) and items and isinstance(items[0], Mapping) else None
+
+
+def model_chunk_text(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The text and stop reason of one InvokeModelWithResponseStream chunk of a non-Anthropic model.
+
+    Each family streams its own JSON: Meta Llama ``generation``/``stop_reason``; Amazon Titan
+    ``outputText``/``completionReason``; Mistral ``outputs[0].text``/``stop_reason``; Cohere
+    ``text``/``finish_reason``; Amazon Nova ``contentBlockDelta.delta.text`` and
+    ``messageStop.stopReason``; OpenAI-style models (AI21 Jamba, gpt-oss, DeepSeek)
+    ``choices[0].delta.content`` or ``choices[0].text`` with ``finish_reason``. Read only to
+    estimate a stream that ended before Bedrock's invocation metrics (see :mod:`._tokens`).
+    """
+    for text_key, stop_key in (("generation", "stop_reason"), ("outputText", "completionReason")):
+        text = data.get(text_key)
+        if isinstance(text, str):
+            stop = data.get(stop_key)
+            return text, stop if isinstance(stop, str) else None
+    choice = _first_choice(data, "outputs") or _first_choice(data, "choices")
+    if choice is not None:
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, Mapping) else choice.get("text")
+        stop = choice.get("stop_reason") or choice.get("finish_reason")
+        return (text if isinstance(text, str) else None), (stop if isinstance(stop, str) else None)
+    block = data.get("contentBlockDelta")
+    if isinstance(block, Mapping):
+        delta = block.get("delta")
+        text = delta.get("text") if isinstance(delta, Mapping) else None
+        return (text if isinstance(text, str) else None), None
+    stop_block = data.get("messageStop")
+    if isinstance(stop_block, Mapping):
+        stop = stop_block.get("stopReason")
+        return None, stop if isinstance(stop, str) else None
+    text = data.get("text")
+    stop = data.get("finish_reason")
+    return (text if isinstance(text, str) else None), (stop if isinstance(stop, str) else None)

@@ -71,6 +71,7 @@ from ._bedrock_usage import (
     converse_usage,
     counted_output,
     header_usage,
+    model_chunk_text,
     request_id,
     usage_of,
 )
@@ -157,7 +158,10 @@ class _BedrockCall(LLMCallSpan):
             request = _request_json(self.params.get("body"))
             if not isinstance(request, Mapping):
                 return []
-            return _texts([request.get("system"), request.get("messages")], [])
+            # Anthropic and Nova bodies; the other families' prompt (Llama, Mistral...), inputText
+            # (Titan) or message (Cohere)
+            keys = ("system", "messages", "prompt", "inputText", "message")
+            return _texts([request.get(key) for key in keys], [])
         return _texts([self.params.get("system"), self.params.get("messages")], [])
 
     def estimate(self, completion: Sequence[str], stop: str | None) -> Outcome:
@@ -268,6 +272,11 @@ class _InvokeStreamAccumulator:
             if usage:
                 self._anthropic.update(usage)  # cumulative counts: later ones win
                 self._final = True
+        elif kind is None:  # another family's chunk (Llama, Titan, Mistral, Nova...): its text and stop
+            text, stop = model_chunk_text(data)
+            if text:
+                self._text.append(text)
+            self._stop = stop or self._stop
         metrics = data.get(METRICS_KEY)
         if metrics is not None:
             self._metrics = metrics

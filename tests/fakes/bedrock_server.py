@@ -11,7 +11,8 @@ Speaks just enough of the rest-json wire format for a real ``boto3.client("bedro
 * ``POST /model/{modelId}/invoke``: an Anthropic Messages response body, plus the
   ``x-amzn-bedrock-*-token-count`` headers Bedrock adds to every InvokeModel response.
 * ``POST /model/{modelId}/invoke-with-response-stream``: ``chunk`` events wrapping Anthropic stream
-  events, the last one carrying ``amazon-bedrock-invocationMetrics``.
+  events, the last one carrying ``amazon-bedrock-invocationMetrics``; for a Meta Llama, Amazon Titan
+  Text or Mistral model id (:func:`model_family`), that family's own chunk JSON, one word each.
 * ``POST /model/{modelId}/count-tokens`` and the control plane's ``GET /foundation-models``: calls
   that are not LLM calls.
 * Errors on demand, chosen by the model id (:data:`ERROR_MODELS`): the ``x-amzn-ErrorType`` header and
@@ -166,6 +167,16 @@ def _words(text: str) -> list[str]:
     return [w if i == 0 else " " + w for i, w in enumerate(text.split())]
 
 
+FAMILY_PREFIXES = {"meta.": "meta", "amazon.titan-text": "titan", "mistral.": "mistral"}
+"""Model id prefixes (after any ``us.``/``eu.``/``global.`` profile) whose invoke streams use that family's JSON."""
+
+
+def model_family(model_id: str) -> str | None:
+    """The non-Anthropic family whose stream format the server answers *model_id* with, or ``None``."""
+    base = model_id.split(".", 1)[1] if model_id.split(".", 1)[0] in ("us", "eu", "apac", "global") else model_id
+    return next((family for prefix, family in FAMILY_PREFIXES.items() if base.startswith(prefix)), None)
+
+
 def usage_for(body: Mapping[str, Any]) -> ServedUsage:
     """Return the usage the server reports for the request *body* (Converse or Anthropic JSON).
 
@@ -177,8 +188,9 @@ def usage_for(body: Mapping[str, Any]) -> ServedUsage:
     """
     chars = 0
     cached = one_hour = False
-    for key, value in _walk({"m": body.get("messages"), "s": body.get("system")}):
-        if key in ("text", "content", "s") and isinstance(value, str):
+    texts = {"m": body.get("messages"), "s": body.get("system"), "p": body.get("prompt"), "i": body.get("inputText")}
+    for key, value in _walk(texts):
+        if key in ("text", "content", "s", "p", "i") and isinstance(value, str):
             chars += len(value)
         cached = cached or key in ("cachePoint", "cache_control")
         one_hour = one_hour or (key == "ttl" and value == "1h")
@@ -341,6 +353,9 @@ class _Handler(FakeHandler):
         return events
 
     def _invoke_events(self, model_id: str, body: dict[str, Any], n: int) -> list[bytes]:
+        family = model_family(model_id)
+        if family is not None:
+            return self._family_events(family, body)
         usage = usage_for(body)
         omit = self.server.state.omit_usage
         message = {"id": f"msg_bdrk_fake{n}", "type": "message", "role": "assistant", "model": "claude-fake"}
@@ -375,6 +390,38 @@ class _Handler(FakeHandler):
             stop["amazon-bedrock-invocationMetrics"] = usage.invocation_metrics()
         events.append(_chunk(stop))
         return events
+
+    def _family_events(self, family: str, body: dict[str, Any]) -> list[bytes]:
+        """A non-Anthropic model's stream: its own chunk JSON per word; the last one has the metrics."""
+        usage = usage_for(body)
+        words = _words(REPLY_TEXT)
+        chunks: list[dict[str, Any]] = []
+        for i, w in enumerate(words):
+            last = i == len(words) - 1
+            if family == "meta":
+                chunks.append(
+                    {
+                        "generation": w,
+                        "prompt_token_count": usage.input_tokens if i == 0 else None,
+                        "generation_token_count": i + 1,
+                        "stop_reason": "stop" if last else None,
+                    }
+                )
+            elif family == "titan":
+                chunks.append(
+                    {
+                        "outputText": w,
+                        "index": 0,
+                        "totalOutputTextTokenCount": i + 1,
+                        "completionReason": "FINISH" if last else None,
+                        "inputTextTokenCount": usage.input_tokens if i == 0 else None,
+                    }
+                )
+            else:  # mistral
+                chunks.append({"outputs": [{"text": w, "stop_reason": "stop" if last else None}]})
+        if not self.server.state.omit_usage:
+            chunks[-1]["amazon-bedrock-invocationMetrics"] = usage.invocation_metrics()
+        return [_chunk(c) for c in chunks]
 
     def _stream(self, events: list[bytes]) -> None:
         cut = self.server.state.cut_stream_after
