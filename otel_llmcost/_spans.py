@@ -1,4 +1,14 @@
-"""Span attribute helpers shared by the span processor and our instrumentation."""
+"""Span attribute helpers, and the memoised plan of a kind of call, shared by the span processor,
+the collector and our instrumentation.
+
+A :class:`Plan` holds what prices and counts every call that shares a provider, model, endpoint,
+operation, error type and metric labels: the pricer's resolution of its model and its metric
+series. The processor's fast path (:class:`~otel_llmcost.processor.FastPath`, keyed by span
+attributes) and our instrumentation's (:class:`CallPlans`,
+keyed by the call's own facts) both build plans with :func:`plan_of` and count priced calls with
+:func:`record_priced`, so both give what the general path (:meth:`Pricer.price`,
+:meth:`Recorder.record`) gives.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +17,24 @@ from decimal import Decimal
 from typing import Any
 
 from . import semconv as sc
-from .pricing import Cost
+from .calls import LLMCall
+from .metrics import Recorder, Route
+from .pricing import STATUS_PRICED, Cost, Pricer
+from .pricing.pricer import Counts, Resolved
+from .pricing.rates import PricedCounts
 
-__all__ = ["add_amount_attributes", "add_cost_attributes", "amount_floats", "cost_attributes", "span_attributes"]
+__all__ = [
+    "CallPlans",
+    "Plan",
+    "add_amount_attributes",
+    "add_cost_attributes",
+    "amount_floats",
+    "call_plans",
+    "cost_attributes",
+    "plan_of",
+    "record_priced",
+    "span_attributes",
+]
 
 _STATUS = sc.LLM_COST_STATUS
 _VERSION = sc.LLM_COST_PRICING_VERSION
@@ -106,3 +131,144 @@ def span_attributes(span: Any) -> Mapping[str, Any]:
     if type(inner) is dict:
         return inner
     return dict(span.attributes or {})
+
+
+# --- the plan of a kind of call -------------------------------------------------------------------
+
+_PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+_MAX_PLANS = 4096
+_OK_PRICED = (sc.STATUS_OK, STATUS_PRICED)
+_ERROR_PRICED = (sc.STATUS_ERROR, STATUS_PRICED)
+
+
+class Plan:
+    """What prices and counts every call that shares a call's pricing facts (see :func:`plan_of`).
+
+    Attributes:
+        call: the call the plan was made from (its usage and ids are not used).
+        resolved: what :meth:`Pricer.resolve` says of its provider, model and endpoint.
+        route: its metric series.
+        provider: the catalog provider that bills it.
+        model_id: the catalog model it is billed as.
+        error_type: the ``error.type`` label of its duration when it succeeds, and when it fails.
+        failed: whether the call says it failed (an ``error.type``, whatever the span status).
+    """
+
+    __slots__ = ("call", "error_type", "failed", "model_id", "provider", "resolved", "route")
+
+    def __init__(self, call: LLMCall, resolved: Resolved, route: Route) -> None:
+        """Hold the parts."""
+        self.call = call
+        self.resolved = resolved
+        self.route = route
+        self.provider = resolved[0].provider if resolved[0] is not None else None
+        self.model_id = resolved[1]
+        # what Recorder.record() labels the duration with: call.error_type or ("_OTHER" if error else "")
+        self.error_type = (call.error_type or "", call.error_type or "_OTHER")
+        self.failed = call.error_type is not None
+
+
+def plan_of(pricer: Pricer, recorder: Recorder, call: LLMCall) -> Plan | None:
+    """Return the plan of *call*, or ``None`` when the fast paths must leave it to the general path.
+
+    Only calls of a model the catalog knows, under a catalog provider and model id, have one: the
+    series of an unknown model depends on more than the facts plans are kept by. Callers check
+    what else their general path depends on (billing options, the region of the endpoint).
+    """
+    resolved = pricer.resolve(call.provider, call.model, call.server_address)
+    found, model_id = resolved[:2]
+    if found is None or not found.provider or not model_id:
+        return None
+    # the series Recorder.record() counts a call priced from the catalog in: cost.provider, cost.model
+    return Plan(call, resolved, recorder.route(recorder.label_key(found.provider, model_id, call)))
+
+
+def record_priced(
+    recorder: Recorder,
+    plan: Plan,
+    counts: Counts,
+    priced: PricedCounts,
+    duration_s: float | None,
+    error: bool,
+    session: Any = None,
+    request_key: tuple[str, str] | None = None,
+) -> tuple[float, ...]:
+    """Count one call of *plan* priced at *priced* (what :meth:`Recorder.record` counts for its cost).
+
+    Args:
+        recorder: the recorder the plan's series belongs to.
+        plan: from :func:`plan_of`.
+        counts: its token counts (:meth:`Pricer.price_counts`'s order).
+        priced: what :meth:`Pricer.price_counts` priced them at.
+        duration_s: its duration.
+        error: whether it failed.
+        session: its session id (``None`` or ``""``: none).
+        request_key: ``(status, cost status)`` of ``llm_requests_total``; default the call's
+            status with cost status ``priced``.
+
+    Returns:
+        The amounts as floats (total, input, output, cache read, cache write, request).
+    """
+    amounts = priced[7]
+    if amounts is None:
+        amounts = amount_floats(*priced[:6])
+    recorder.add(
+        plan.route,
+        request_key or (_ERROR_PRICED if error else _OK_PRICED),
+        priced[0],
+        amounts[0],
+        counts,
+        duration_s,
+        plan.error_type[error],
+        priced[8],
+        session,
+    )
+    return amounts
+
+
+class CallPlans:
+    """The :class:`Plan` of each kind of instrumented call, for one pricer and one recorder.
+
+    What a call costs and which series count it depends on its provider, model (the response's,
+    else the request's), endpoint, operation, error type, the labels its baggage gives (session
+    name, dimension properties: the baggage keys :meth:`Recorder.label_key` reads through the
+    :class:`LLMCall`), and its token counts. The first call of given values of those facts is
+    planned from the call the general path builds (:func:`plan_of`: its model
+    resolved, its series found); later ones only price their counts with the plan's memoised
+    rates and count them. Calls with anything unusual -- an unknown model, no usage, counts that
+    are not whole ``int`` values or are inconsistent, modality usage, a provider-reported cost, a
+    pricer with discounts -- take the general path, which gives the same result.
+    """
+
+    __slots__ = ("labels", "plans", "pricer", "recorder", "version")
+
+    def __init__(self, pricer: Pricer, recorder: Recorder) -> None:
+        """Create the (empty) plans of *pricer* and *recorder*."""
+        self.pricer = pricer
+        self.recorder = recorder
+        self.version = pricer.catalog.version
+        dims = recorder.dimensions
+        # every baggage key the series can depend on (a recorder without dimensions reads none)
+        self.labels = (sc.LLM_SESSION_NAME, *(_PROPERTY_PREFIX + dim for dim in dims)) if dims else ()
+        self.plans: dict[tuple[Any, ...], Plan | None] = {}
+
+    def plan(self, key: tuple[Any, ...], call: LLMCall) -> Plan | None:
+        """Make, keep and return the plan of *call*, whose facts are *key*."""
+        plan = plan_of(self.pricer, self.recorder, call)
+        plans = self.plans
+        if len(plans) >= _MAX_PLANS:
+            plans.clear()
+        plans[key] = plan
+        return plan
+
+
+_plans: CallPlans | None = None  # those of the pricer and recorder in use
+
+
+def call_plans(pricer: Pricer, recorder: Recorder) -> CallPlans:
+    """Return the plans of *pricer* and *recorder* (new ones when either was replaced since)."""
+    global _plans
+    plans = _plans
+    if plans is None or plans.pricer is not pricer or plans.recorder is not recorder:
+        plans = _plans = CallPlans(pricer, recorder)
+    return plans

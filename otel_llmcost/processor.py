@@ -29,7 +29,16 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from . import semconv as sc
-from ._spans import add_amount_attributes, add_cost_attributes, amount_floats, cost_attributes, span_attributes
+from ._spans import (
+    Plan,
+    add_amount_attributes,
+    add_cost_attributes,
+    amount_floats,
+    cost_attributes,
+    plan_of,
+    record_priced,
+    span_attributes,
+)
 from ._state import IN_LLM_CALL, stamp_covered
 from .calls import (
     ANY_VARIANT_NAMES,
@@ -43,7 +52,7 @@ from .calls import (
     plain_counts,
 )
 from .context import current_attributes
-from .metrics import Recorder, Route
+from .metrics import Recorder
 from .pricing import (
     STATUS_INVALID,
     STATUS_PRICED,
@@ -53,7 +62,6 @@ from .pricing import (
     default_pricer,
     region_from_address,
 )
-from .pricing.pricer import Resolved
 from .pricing.rates import PricedCounts
 
 __all__ = ["CostSpanProcessor", "cost_attributes", "session_of"]
@@ -109,32 +117,6 @@ def _options(pricer: Pricer, call: LLMCall) -> PriceOptions | None:
         region = region_from_address(call.server_address)
         options = PriceOptions(region=region) if region else None
     return options
-
-
-class Plan:
-    """What prices and counts every call that shares a span's pricing facts (see :class:`FastPath`).
-
-    Attributes:
-        call: the call extracted from the first such span (its usage and ids are not used).
-        resolved: what :meth:`Pricer.resolve` says of its provider, model and endpoint.
-        route: its metric series.
-        provider: the catalog provider that bills it.
-        model_id: the catalog model it is billed as.
-        error_type: the ``error.type`` label of its duration when it succeeds, and when it fails.
-        failed: whether its attributes say it failed (whatever the span status).
-    """
-
-    __slots__ = ("call", "error_type", "failed", "model_id", "provider", "resolved", "route")
-
-    def __init__(self, call: LLMCall, resolved: Resolved, route: Route) -> None:
-        """Hold the parts."""
-        self.call = call
-        self.resolved = resolved
-        self.route = route
-        self.provider = resolved[0].provider if resolved[0] is not None else None
-        self.model_id = resolved[1]
-        self.error_type = (call.error_type or "", call.error_type or "_OTHER")
-        self.failed = call.error_type is not None  # an error.type attribute: a failed call
 
 
 class FastPath:
@@ -194,15 +176,11 @@ class FastPath:
     def _plan(self, key: tuple[Any, ...], attrs: Mapping[str, Any]) -> Plan | None:
         plan = None
         call = extract_call(attrs, property_keys=self._dimensions)
-        if call is not None and call.usage_error is None and call.options is None:
-            resolved = self.pricer.resolve(call.provider, call.model, call.server_address)
-            found, model_id = resolved[:2]
-            # Known models only (the series of an unknown one depends on more than this key), and
-            # no region to price (when the catalog has regional prices, the endpoint may name one).
-            if found is not None and found.provider and model_id and _options(self.pricer, call) is None:
-                recorder = self.recorder
-                route = recorder.route(recorder.label_key(found.provider, model_id, call))
-                plan = Plan(call, resolved, route)
+        # No option, and no region to price (when the catalog has regional prices, the endpoint may
+        # name one); plan_of() takes known models only.
+        pricer = self.pricer
+        if call is not None and call.usage_error is None and call.options is None and _options(pricer, call) is None:
+            plan = plan_of(pricer, self.recorder, call)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
         self._plans[key] = plan
@@ -214,7 +192,8 @@ class FastPath:
         """Price and count an ended span: :meth:`prepare`, :meth:`price` and :meth:`record` in one.
 
         Written out (a call costs ~0.1 us, and this runs for every GenAI span the processor sees);
-        what it does must stay what those three do (tests compare both with the general path).
+        what it does must stay what those three do (tests compare both with the general path;
+        :func:`~otel_llmcost._spans.record_priced` is the counting written out here).
 
         Args:
             attrs: the span's attributes.
@@ -295,22 +274,7 @@ class FastPath:
         Returns:
             The amounts as floats (total, input, output, cache read, cache write, request).
         """
-        total = priced[0]
-        amounts = priced[7]
-        if amounts is None:
-            amounts = amount_floats(*priced[:6])
-        self.recorder.add(
-            plan.route,
-            _ERROR_PRICED if error else _OK_PRICED,
-            total,
-            amounts[0],
-            counts,
-            duration_s,
-            plan.error_type[error],
-            priced[8],
-            session,
-        )
-        return amounts
+        return record_priced(self.recorder, plan, counts, priced, duration_s, error, session)
 
 
 class CostSpanProcessor(SpanProcessor):

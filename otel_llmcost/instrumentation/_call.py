@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import Span as _SDKSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from .. import semconv as sc
-from .._spans import add_cost_attributes, span_attributes
+from .._spans import add_amount_attributes, add_cost_attributes, call_plans, record_priced, span_attributes
 from .._state import IN_LLM_CALL, current_pricer, current_recorder, span_hex
 from ..budgets import runtime as _guards
 from ..budgets.guard import Permit
@@ -42,6 +42,13 @@ from ..pricing import STATUS_ESTIMATED, STATUS_PRICED, STATUS_PROVIDER_REPORTED,
 __all__ = ["LLMCallSpan", "Outcome", "error_type_of", "set_span_attributes"]
 
 _PROPERTY_PREFIX = sc.LLM_PROPERTY + "."
+_SESSION_ID = sc.SESSION_ID
+# llm_requests_total's (status, cost status) of a call priced from the catalog, by (failed, estimated)
+_REQUEST_KEYS = {
+    (error, estimated): (sc.STATUS_ERROR if error else sc.STATUS_OK, STATUS_ESTIMATED if estimated else STATUS_PRICED)
+    for error in (False, True)
+    for estimated in (False, True)
+}
 
 
 @dataclass(slots=True)
@@ -125,7 +132,12 @@ def set_span_attributes(span: trace.Span, attrs: Mapping[str, Any]) -> None:
             kind = type(value)
             if type(key) is not str or not key or (kind not in plain and kind is not tuple):
                 break
-            if kind is tuple and any(type(item) is not str for item in value):
+            if kind is tuple:  # a loop again: any() over a generator costs more than the rest of the check
+                for item in value:
+                    if type(item) is not str:
+                        break
+                else:
+                    continue
                 break
         else:
             with span._lock:  # type: ignore[attr-defined]
@@ -337,11 +349,75 @@ class LLMCallSpan:
             return dataclasses.replace(cost, status=STATUS_ESTIMATED)
         return cost
 
+    def _end_planned(self, outcome: Outcome, usage: Usage, error_type: str | None) -> bool:
+        """End the call through its kind's plan (:class:`~otel_llmcost._spans.CallPlans`).
+
+        Returns ``False``, having done nothing, when the call must take the general path.
+
+        What :meth:`_price` and :meth:`_end` do for a call priced from the catalog, with what
+        depends only on the kind of call worked out once; tests compare both paths.
+        """
+        inp, out, cache_read = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens
+        cache_write, one_hour, reasoning = usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.reasoning_tokens
+        if not (
+            type(inp) is int and type(out) is int and type(cache_read) is int
+            and type(cache_write) is int and type(one_hour) is int and type(reasoning) is int
+        ) or (
+            usage.audio_input_tokens or usage.audio_output_tokens or usage.image_output_tokens
+            or usage.images or usage.audio_seconds or usage.web_search_calls
+        ):  # fmt: skip
+            return False
+        pricer = current_pricer()
+        recorder = current_recorder()
+        plans = call_plans(pricer, recorder)
+        b = self._baggage
+        key = (
+            self.provider,
+            outcome.response_model or self.request_model,
+            self.server_address,
+            self.operation,
+            error_type,
+            tuple(map(b.get, plans.labels)) if b else (),
+        )
+        try:
+            plan = plans.plans[key]
+        except KeyError:
+            plan = plans.plan(key, self._call(outcome, error_type))
+        except TypeError:  # a value that cannot be a key
+            return False
+        if plan is None:
+            return False
+        counts = (inp, out, cache_read, cache_write, one_hour, reasoning)
+        priced = pricer.price_counts(plan.resolved, counts, None)
+        if priced is None:  # counts out of range or inconsistent, a discount: the general path says
+            return False
+        error = error_type is not None
+        request_key = _REQUEST_KEYS[error, outcome.estimated]
+        attrs = _outcome_attributes(outcome)
+        if error:
+            attrs[sc.ERROR_TYPE] = error_type
+            self.span.set_status(Status(StatusCode.ERROR, error_type))
+        duration = time.perf_counter() - self._start
+        permit = self.permit
+        if permit is not None:
+            permit.settle(priced[0])
+        session = b.get(_SESSION_ID) if b else None
+        amounts = record_priced(recorder, plan, counts, priced, duration, error, session, request_key)
+        add_amount_attributes(attrs, request_key[1], plans.version, amounts, plan.model_id, plan.provider)
+        span = self.span
+        if span.is_recording():
+            set_span_attributes(span, attrs)
+        span.end()
+        return True
+
     def finish(self, outcome: Outcome) -> None:
         """End the call successfully: usage and cost onto the span, metrics counted, span ended."""
         if self._done:
             return
         self._done = True
+        usage = outcome.usage
+        if usage is not None and outcome.provider_cost is None and self._end_planned(outcome, usage, None):
+            return
         call = self._call(outcome, None)
         cost = self._price(call, outcome)
         attrs = _outcome_attributes(outcome)
@@ -361,6 +437,10 @@ class LLMCallSpan:
             return
         self._done = True
         error_type = error_type or error_type_of(exc)
+        if outcome is not None:
+            usage = outcome.usage
+            if usage is not None and outcome.provider_cost is None and self._end_planned(outcome, usage, error_type):
+                return
         call = self._call(outcome, error_type)
         cost = self._price(call, outcome)
         attrs = _outcome_attributes(outcome) if outcome is not None else {}

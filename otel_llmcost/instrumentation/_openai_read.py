@@ -43,6 +43,8 @@ def get(obj: Any, key: str) -> Any:
 
 
 def number(value: Any) -> float | int | None:
+    if value is None:  # an unset request option: most of them
+        return None
     kind = type(value)
     if kind is int or kind is float:  # the usual case, without two isinstance checks
         return value  # type: ignore[no-any-return]
@@ -135,12 +137,13 @@ def chat_usage(usage: Any, provider: str) -> tuple[Usage | None, Decimal | None]
     cached = to_int(getattr(prompt_details, "cached_tokens", None))
     cached = cached or to_int(model_field(usage, "prompt_cache_hit_tokens"))  # DeepSeek's spelling
     details = getattr(usage, "completion_tokens_details", None)
-    result = Usage(
-        input_tokens=to_int(getattr(usage, "prompt_tokens", None)),
-        output_tokens=to_int(getattr(usage, "completion_tokens", None)),
-        cache_read_tokens=cached,
-        cache_write_tokens=to_int(model_field(prompt_details, "cache_write_tokens")),
-        reasoning_tokens=to_int(getattr(details, "reasoning_tokens", None)) if details is not None else 0,
+    result = Usage(  # positional (input, output, cache read, cache write, 1h cache write, reasoning): half the cost
+        to_int(getattr(usage, "prompt_tokens", None)),
+        to_int(getattr(usage, "completion_tokens", None)),
+        cached,
+        to_int(model_field(prompt_details, "cache_write_tokens")),
+        0,
+        to_int(getattr(details, "reasoning_tokens", None)) if details is not None else 0,
     )
     if provider != "openrouter":
         return result, None

@@ -89,10 +89,10 @@ class Rates:
     """
 
     __slots__ = (
-        "cache_read", "cache_write", "cache_write_1h", "extended", "input", "input_units", "no_cache", "output",
-        "output_units", "prices", "reasoning", "request", "request_float", "saved_read", "saved_write",
-        "saved_write_1h", "scale", "tail_units", "tier_above", "usual_input", "usual_output", "usual_tail",
-        "zero_cache_read", "zero_cache_write", "zero_input", "zero_output", "zero_output_modal",
+        "cache_read", "cache_write", "cache_write_1h", "extended", "full_scale", "full_units", "input", "input_units",
+        "no_cache", "output", "output_units", "prices", "reasoning", "request", "request_float", "saved_read",
+        "saved_write", "saved_write_1h", "scale", "tail_units", "tier_above", "usual_input", "usual_output",
+        "usual_tail", "zero_cache_read", "zero_cache_write", "zero_input", "zero_output", "zero_output_modal",
     )  # fmt: skip
 
     def __init__(self, prices: Prices, token_prices: tuple[Decimal, ...], tier_above: int | None) -> None:
@@ -146,6 +146,16 @@ class Rates:
         ):
             self.scale = float(10**k)
             self.input_units, self.output_units, self.tail_units = input_units, output_units, tail_units
+        # The same for any call with token counts only (cache, reasoning: see _floats), in units of
+        # every token price and of the request fee (the other terms are zeros).
+        prices_in_order = (*token_prices, self.request)
+        k = max(0, *(-_exponent(value) for value in prices_in_order))
+        units = tuple(_units(value, k) for value in prices_in_order)
+        self.full_scale: float | None = None
+        self.full_units: tuple[int, ...] = ()
+        if k <= 22 and all(u is not None and u >= 0 for u in units):
+            self.full_scale = float(10**k)
+            self.full_units = units  # type: ignore[assignment]  # no None, just checked
 
     def price(self, usage: Usage) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, int | None]:
         """Return ``(total, input, output, cache_read, cache_write, request, tier_above)``."""
@@ -200,7 +210,7 @@ class Rates:
                 total = input_usd + output_usd + self.no_cache
                 return (
                     total, input_usd, output_usd, self.zero_cache_read, self.zero_cache_write, self.request,
-                    self.tier_above, None, None,
+                    self.tier_above, self._floats(uncached, out, reasoning, 0, 0, 0), None,
                 )  # fmt: skip
             cache_read_usd = cache_read * self.cache_read if cache_read else self.zero_cache_read
             if cache_write or one_hour:
@@ -215,7 +225,8 @@ class Rates:
                 output_usd = out * self.output if out else _ZERO
             if not (cache_read or cache_write):
                 total = input_usd + output_usd + self.no_cache
-                return total, input_usd, output_usd, _ZERO, _ZERO, self.request, self.tier_above, None, None
+                as_floats = self._floats(uncached, out, reasoning, 0, 0, 0)
+                return total, input_usd, output_usd, _ZERO, _ZERO, self.request, self.tier_above, as_floats, None
             cache_read_usd = cache_read * self.cache_read if cache_read else _ZERO
             if cache_write:
                 cache_write_usd = (cache_write - one_hour) * self.cache_write + (
@@ -225,7 +236,34 @@ class Rates:
                 cache_write_usd = _ZERO
         total = input_usd + output_usd + cache_read_usd + cache_write_usd + self.request
         saved = self.savings(cache_read, cache_write, one_hour) if cache_read or cache_write else None
-        return total, input_usd, output_usd, cache_read_usd, cache_write_usd, self.request, self.tier_above, None, saved
+        as_floats = self._floats(uncached, out, reasoning, cache_read, cache_write, one_hour)
+        return (
+            total, input_usd, output_usd, cache_read_usd, cache_write_usd, self.request, self.tier_above, as_floats,
+            saved,
+        )  # fmt: skip
+
+    def _floats(
+        self, uncached: int, out: int, reasoning: int, cache_read: int, cache_write: int, one_hour: int
+    ) -> tuple[float, ...] | None:
+        """``float()`` of the amounts :meth:`price_counts` computes, from integers; ``None`` when not exact.
+
+        Each amount is a whole number of 10**-k dollars (every price is); below 2**53 such a
+        number and 10**k (k <= 22) are exact doubles, so one division rounds it correctly, as
+        ``float(Decimal)`` does: the same float, several times cheaper. Zero products give 0.0,
+        as :func:`~otel_llmcost._spans.amount_floats` gives for a zero.
+        """
+        scale = self.full_scale
+        if scale is None or uncached < 0 or reasoning < 0 or out < reasoning or one_hour < 0 or cache_write < one_hour:
+            return None
+        p_in, p_out, p_cr, p_cw, p_cw1h, p_rs, request = self.full_units
+        units_in = uncached * p_in
+        units_out = (out - reasoning) * p_out + reasoning * p_rs
+        units_cr = cache_read * p_cr
+        units_cw = (cache_write - one_hour) * p_cw + one_hour * p_cw1h
+        total = units_in + units_out + units_cr + units_cw + request
+        if cache_read < 0 or total >= _EXACT_FLOAT:
+            return None
+        return total / scale, units_in / scale, units_out / scale, units_cr / scale, units_cw / scale, request / scale
 
     def savings(self, cache_read: int, cache_write: int, one_hour: int) -> CacheSavings:
         """:func:`cache_savings` of these cache token counts at these rates (no option)."""
