@@ -143,6 +143,24 @@ GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 """The name of the operation being performed. (registry: semconv/registry.yaml#gen_ai.operation.name)"""
 
+GEN_AI_OPERATION_NAME_IMAGE_GENERATION: Final = "image_generation"
+"""otel-llmcost's value for creating images from a prompt (OpenAI images.generate). (registry: semconv/registry.yaml#gen_ai.operation.name.image_generation)"""
+
+GEN_AI_OPERATION_NAME_IMAGE_EDIT: Final = "image_edit"
+"""otel-llmcost's value for editing or extending images (OpenAI images.edit). (registry: semconv/registry.yaml#gen_ai.operation.name.image_edit)"""
+
+GEN_AI_OPERATION_NAME_IMAGE_VARIATION: Final = "image_variation"
+"""otel-llmcost's value for variations of an image (OpenAI images.create_variation). (registry: semconv/registry.yaml#gen_ai.operation.name.image_variation)"""
+
+GEN_AI_OPERATION_NAME_TRANSCRIPTION: Final = "transcription"
+"""otel-llmcost's value for speech to text (OpenAI audio.transcriptions.create). (registry: semconv/registry.yaml#gen_ai.operation.name.transcription)"""
+
+GEN_AI_OPERATION_NAME_TRANSLATION: Final = "translation"
+"""otel-llmcost's value for speech to English text (OpenAI audio.translations.create). (registry: semconv/registry.yaml#gen_ai.operation.name.translation)"""
+
+GEN_AI_OPERATION_NAME_SPEECH: Final = "speech"
+"""otel-llmcost's value for text to speech (OpenAI audio.speech.create). (registry: semconv/registry.yaml#gen_ai.operation.name.speech)"""
+
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 """Input tokens, including cache reads and cache writes (OpenTelemetry semantics). (registry: semconv/registry.yaml#gen_ai.usage.input_tokens)"""
 
@@ -196,6 +214,30 @@ GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
 
 GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
 """The encoding formats requested in an embeddings operation. (registry: semconv/registry.yaml#gen_ai.request.encoding_formats)"""
+
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+"""The number of candidates (choices, images) the request asked for. (registry: semconv/registry.yaml#gen_ai.request.choice.count)"""
+
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+"""The content type the client requested (text, json, image, speech). (registry: semconv/registry.yaml#gen_ai.output.type)"""
+
+GEN_AI_OUTPUT_TYPE_TEXT: Final = "text"
+"""Plain text. (registry: semconv/registry.yaml#gen_ai.output.type.text)"""
+
+GEN_AI_OUTPUT_TYPE_JSON: Final = "json"
+"""JSON object with known or unknown schema. (registry: semconv/registry.yaml#gen_ai.output.type.json)"""
+
+GEN_AI_OUTPUT_TYPE_IMAGE: Final = "image"
+"""Image. (registry: semconv/registry.yaml#gen_ai.output.type.image)"""
+
+GEN_AI_OUTPUT_TYPE_SPEECH: Final = "speech"
+"""Speech. (registry: semconv/registry.yaml#gen_ai.output.type.speech)"""
+
+LLM_REQUEST_IMAGE_SIZE: Final = "llm.request.image.size"
+"""The image size an image request asked for (OpenAI size, e.g. 1024x1024); prices per image can depend on it. (registry: semconv/registry.yaml#llm.request.image.size)"""
+
+LLM_REQUEST_IMAGE_QUALITY: Final = "llm.request.image.quality"
+"""The image quality an image request asked for (OpenAI quality, e.g. standard, hd, high); prices per image can depend on it. (registry: semconv/registry.yaml#llm.request.image.quality)"""
 
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 """The chat history sent to the model, as JSON; only when message content capture is opted in. (registry: semconv/registry.yaml#gen_ai.input.messages)"""

@@ -1,8 +1,8 @@
-"""Instrumentation of the ``openai`` SDK: chat completions, the Responses API and embeddings.
+"""Instrumentation of the ``openai`` SDK: chat completions, the Responses API, embeddings, images and audio.
 
 Every ``create`` (and ``parse``) call of ``client.chat.completions``, ``client.responses`` and
-``client.embeddings``, sync and async, becomes a priced GenAI span, counted in the cost metrics
-whether or not the span is sampled.
+``client.embeddings`` (and the image and audio calls of :mod:`._openai_media`), sync and async,
+becomes a priced GenAI span, counted in the cost metrics whether or not the span is sampled.
 
 - **Provider.** An OpenAI-compatible client calls every endpoint "openai"; the endpoint bills. The
   provider is read from the client's base URL host (:func:`endpoint_of`): ``*.openai.azure.com`` is
@@ -349,7 +349,7 @@ _TARGETS: tuple[tuple[str, str, tuple[str, ...], type[_Hooks]], ...] = (
 
 
 class OpenAIInstrumentor(LLMCostInstrumentor):
-    """Prices every ``openai`` chat, Responses and embeddings call, sync and async, streamed or not.
+    """Prices every ``openai`` chat, Responses, embeddings, image and audio call, sync and async, streamed or not.
 
     Example::
 
@@ -379,7 +379,9 @@ class OpenAIInstrumentor(LLMCostInstrumentor):
             raise ConfigError("include_stream_usage", include, "expected True or False")
         capture = content_capture(kwargs.get("capture_content"))
         found: list[tuple[Target, CallHooks]] = []
-        for module_name, cls_name, methods, hooks_cls in _TARGETS:
+        from ._openai_media import MEDIA_TARGETS  # its hooks derive from this module's: imported late
+
+        for module_name, cls_name, methods, hooks_cls in (*_TARGETS, *MEDIA_TARGETS):
             try:
                 module = importlib.import_module(module_name)
             except ImportError:  # an API this SDK version lacks

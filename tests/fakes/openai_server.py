@@ -9,6 +9,7 @@ Speaks just enough of the wire format for the official ``openai`` client:
 * ``POST /v1/responses``: a JSON ``response``, or with ``"stream": true`` the Responses API's
   named events (``response.created``, ``response.output_text.delta``..., ``response.completed``
   carrying the usage).
+* The image and audio routes of :mod:`.openai_media` (``/v1/images/*``, ``/v1/audio/*``).
 * Azure OpenAI's paths (``/openai/deployments/{deployment}/chat/completions?api-version=...``)
   answer as the ``/v1`` ones do.
 * Errors on demand, chosen by the request's ``model`` (see :data:`ERROR_MODELS`), with OpenAI's
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._http import FakeHandler, FakeServer, serving
+from .openai_media import MEDIA_ROUTES, MediaRoutes
 
 __all__ = [
     "CREATED",
@@ -210,7 +212,7 @@ class RecordedRequest:
     """The request target as sent: the path with its query string."""
 
 
-class _Handler(FakeHandler):
+class _Handler(FakeHandler, MediaRoutes):
     server_version = "fake-openai/1.0"
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -230,11 +232,11 @@ class _Handler(FakeHandler):
     # --- routes -----------------------------------------------------------------------------
 
     def do_POST(self) -> None:
-        body = self._read_json()
         path = self.path.split("?", 1)[0]
+        route = _AZURE_PATH.sub("/v1/", path)
+        body = self._read_media_body() if route in MEDIA_ROUTES else self._read_json()
         self._record(RecordedRequest("POST", path, dict(self.headers.items()), body, self.path))
         model = str(body.get("model", ""))
-        route = _AZURE_PATH.sub("/v1/", path)
         if model in ERROR_MODELS:
             self._send_error(*ERROR_MODELS[model])
         elif model == MALFORMED_MODEL:
@@ -246,6 +248,8 @@ class _Handler(FakeHandler):
                 self._chat(body)
         elif route == "/v1/embeddings":
             self._embeddings(body)
+        elif route in MEDIA_ROUTES:
+            self._media(route, body)
         elif route == "/v1/responses":
             if body.get("stream"):
                 self._responses_stream(body)
