@@ -298,6 +298,7 @@ def test_transcripts_without_usage_or_duration_are_no_usage(stack: Stack, respon
     assert text.strip() == TRANSCRIPT
     a = stack.only_span().attributes or {}
     assert a["llm.cost.status"] == "no_usage" and "llm.cost.total_usd" not in a
+    assert "no audio duration" in str(a["llm.cost.reason"])  # says why, and what to ask for instead
 
 
 def test_a_duration_for_a_model_billed_by_tokens_is_not_priced_at_zero(stack: Stack) -> None:
@@ -305,6 +306,7 @@ def test_a_duration_for_a_model_billed_by_tokens_is_not_priced_at_zero(stack: St
         client.audio.transcriptions.create(model="gpt-4o-transcribe", file=AUDIO, response_format="verbose_json")
     a = stack.only_span().attributes or {}
     assert a["llm.cost.status"] == "no_usage" and "llm.cost.total_usd" not in a
+    assert "no per-minute price for 'gpt-4o-transcribe'" in str(a["llm.cost.reason"])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -336,6 +338,7 @@ def test_speech(stack: Stack) -> None:
     for span, model in ((tts1, "tts-1"), (mp3, "gpt-4o-mini-tts")):  # audio bytes report no usage
         a = assert_span(span, "speech", model, "speech")
         assert a["llm.cost.status"] == "no_usage" and "llm.cost.total_usd" not in a
+        assert "bills by characters" in str(a["llm.cost.reason"])
     u = speech_usage(stack.last_body())
     usage = Usage(u["input_tokens"], u["output_tokens"], audio_output_tokens=u["output_tokens"])
     assert_span(sse_span, "speech", "gpt-4o-mini-tts", "speech")

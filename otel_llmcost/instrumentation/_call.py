@@ -37,7 +37,7 @@ from ..budgets.guard import Permit
 from ..budgets.limits import BudgetExceededError
 from ..calls import LLMCall
 from ..context import current_attributes
-from ..pricing import STATUS_ESTIMATED, STATUS_PRICED, STATUS_PROVIDER_REPORTED, Cost, Usage
+from ..pricing import STATUS_ESTIMATED, STATUS_NO_USAGE, STATUS_PRICED, STATUS_PROVIDER_REPORTED, Cost, Usage
 
 __all__ = ["LLMCallSpan", "Outcome", "error_type_of", "set_span_attributes"]
 
@@ -64,6 +64,8 @@ class Outcome:
         estimated: the usage was counted locally, not reported by the provider.
         provider_cost: a cost the provider itself reported (USD), used as the price.
         attributes: further span attributes to set (e.g. ``gen_ai.response.*`` extras).
+        reason: why the call reported nothing to price, in words, when the instrumentation knows
+            better than "no usage" (``llm.cost.reason`` of a ``no_usage`` call).
     """
 
     usage: Usage | None = None
@@ -73,6 +75,7 @@ class Outcome:
     estimated: bool = False
     provider_cost: Decimal | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
 
 
 # Namespace packages shared by many libraries: the library is their second part.
@@ -347,6 +350,8 @@ class LLMCallSpan:
             )
         if outcome.estimated and cost.status == STATUS_PRICED:
             return dataclasses.replace(cost, status=STATUS_ESTIMATED)
+        if outcome.reason and cost.status == STATUS_NO_USAGE:
+            return dataclasses.replace(cost, reason=outcome.reason)
         return cost
 
     def _end_planned(self, outcome: Outcome, usage: Usage, error_type: str | None) -> bool:

@@ -56,6 +56,14 @@ from .openai import _Hooks
 
 __all__ = ["MEDIA_TARGETS"]
 
+_NO_DURATION = (
+    "the response reported no token usage and no audio duration (a response_format without them: "
+    "ask for verbose_json to have whisper-1 priced)"
+)
+_SPEECH_NO_USAGE = (
+    "speech answered audio without usage (tts-1 bills by characters, which the catalog does not "
+    'price; stream_format="sse" reports token usage)'
+)
 # The documented default model of the image endpoints when the request names none.
 _DEFAULT_IMAGE_MODEL = "dall-e-2"
 # What the catalog's per-image prices are for: any other size or quality bills differently.
@@ -142,8 +150,10 @@ class _ImageHooks(_Hooks):
         if usage is not None:
             return _outcome(image_token_usage(usage, images), model)
         model = model or _DEFAULT_IMAGE_MODEL
-        if not images or not _catalog_fee(call, model, "per_image"):
-            return Outcome(response_model=model)  # nothing to count: no_usage, never a made-up $0
+        if not images:
+            return Outcome(response_model=model, reason="the response reported no usage and no image")
+        if not _catalog_fee(call, model, "per_image"):  # nothing to count: no_usage, never a made-up $0
+            return Outcome(response_model=model, reason=f"{images} image(s), but no per-image price for {model!r}")
         request = call.request
         size, quality = _str(request.get("size")), _str(request.get("quality"))
         other = (size is not None and size not in _PER_IMAGE_SIZES) or (
@@ -223,7 +233,7 @@ class _TranscriptionHooks(_Hooks):
     def read(self, call: _Call, result: Any) -> Outcome:
         model = call.request_model
         if isinstance(result, str):  # text, srt, vtt: the SDK returns the body, nothing else
-            return Outcome(response_model=model)
+            return Outcome(response_model=model, reason=_NO_DURATION)
         usage = model_field(result, "usage")
         kind = getattr(usage, "type", None) if usage is not None else None
         if kind == "tokens":
@@ -232,8 +242,10 @@ class _TranscriptionHooks(_Hooks):
         seconds = _seconds(getattr(usage, "seconds", None)) if kind == "duration" else None
         if seconds is None:
             seconds = _seconds(model_field(result, "duration"))  # verbose_json, diarized_json
-        if seconds is None or not _catalog_fee(call, model, "per_minute"):
-            return Outcome(response_model=model)
+        if seconds is None:
+            return Outcome(response_model=model, reason=_NO_DURATION)
+        if not _catalog_fee(call, model, "per_minute"):
+            return Outcome(response_model=model, reason=f"{seconds} s of audio, but no per-minute price for {model!r}")
         return _outcome(Usage(audio_seconds=seconds), model)
 
     def accumulator(self, call: _Call) -> TranscriptionStream:
@@ -306,7 +318,7 @@ class _SpeechHooks(_Hooks):
         response = getattr(result, "response", None)
         # only a body already read (never the application's stream) is looked at
         if call.request.get("stream_format") != "sse" or response is None or not response.is_closed:
-            return Outcome(response_model=model)
+            return Outcome(response_model=model, reason=_SPEECH_NO_USAGE)
         return _outcome(speech_sse_usage(response.content), model)
 
 
