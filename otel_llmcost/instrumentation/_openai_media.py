@@ -80,7 +80,7 @@ def _catalog_fee(call: _Call, model: str | None, fee: str) -> bool:
     found = current_pricer().match(call.provider, model, call.server_address)
     if found is None:
         return True
-    extras = found.entry.periods[-1].prices.extras
+    extras = found.entry.prices_at(None).extras  # the prices in force now
     return extras is not None and getattr(extras, fee) is not None
 
 
